@@ -1,0 +1,1 @@
+"""tap-maxio: a Singer tap for Maxio Advanced Billing."""

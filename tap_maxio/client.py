@@ -1,0 +1,272 @@
+"""The one stream class every Maxio stream is declared from."""
+
+from __future__ import annotations
+
+import json
+import time
+import typing as t
+from datetime import datetime, timezone
+from functools import cached_property
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams.rest import PageContext
+
+from tap_maxio.auth import authenticator
+from tap_maxio.pagination import MaxioPaginator
+from tap_maxio.retries import call_with_retries, is_retriable_status
+from tap_maxio.windows import PageRequest, Window, WindowReader, to_utc_second
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    import requests
+    from singer_sdk.authenticators import BasicAuthenticator
+    from singer_sdk.helpers.types import Context
+
+    from tap_maxio.tap import TapMaxio
+
+#: The earliest a site can hold data; the first sync without start_date reads from it.
+EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
+#: Seconds between two progress lines of one stream.
+PROGRESS_EVERY = 5.0
+
+
+class MaxioAPIError(FatalAPIError):
+    """An error the API will give again: the message says what to fix."""
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp with offset (Python 3.10 lacks 'Z')."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def utc_iso(value: datetime) -> str:
+    """The one canonical form of timestamps sent and bookmarked: UTC with offset."""
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def api_error_text(response: requests.Response) -> str:
+    """The API's own message from an error body, in any of its shapes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300]
+    errors = body.get("errors", body.get("error")) if isinstance(body, dict) else body
+    if isinstance(errors, dict):
+        errors = [f"{field} {msg}" for field, msgs in errors.items() for msg in (msgs if isinstance(msgs, list) else [msgs])]
+    if isinstance(errors, list):
+        return "; ".join(str(e) for e in errors)[:300]
+    return str(errors)[:300]
+
+
+class MaxioStream(RESTStream[t.Any]):
+    """A Maxio list endpoint, read as its declaration in streams.toml says."""
+
+    #: Records come as [{"<wrapper>": {...}}] (or {"<wrapper>": {...}}).
+    wrapper: str | None = None
+    #: Records come as {"<records_key>": [...]}.
+    records_key: str | None = None
+    #: "updated_at" (time windows), "since_id" (id cursor) or "full_table".
+    replication: str = "full_table"
+    #: Parameters that make the endpoint sort ascending by updated_at, if it can.
+    sort_param: t.ClassVar[dict[str, str]] = {}
+    #: Parameters that give a stable order among rows of one second.
+    tie_param: t.ClassVar[dict[str, str]] = {}
+    #: Parameters sent with every request.
+    params: t.ClassVar[dict[str, t.Any]] = {}
+
+    def __init__(self, tap: TapMaxio, *args: t.Any, **kwargs: t.Any) -> None:
+        """Keep the tap, which holds the site's connection and throttle."""
+        super().__init__(tap, *args, **kwargs)
+        self.site = tap
+
+    @property
+    def is_sorted(self) -> bool:
+        """Windows are emitted in time order, so a bookmark is a resume point."""
+        return self.replication == "updated_at"
+
+    @property
+    def url_base(self) -> str:
+        """Every read goes to the production host of the site's environment."""
+        return self.site.connection.read_url
+
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator:
+        """HTTP Basic with the API key."""
+        return authenticator(self.config["api_key"])
+
+    @property
+    def http_headers(self) -> dict:
+        """Ask for JSON, and name the connection in the User-Agent."""
+        return {"Accept": "application/json", "User-Agent": self.user_agent}
+
+    @cached_property
+    def user_agent(self) -> str:
+        """The configured User-Agent, or the tap's name and connection's name."""
+        if self.config.get("user_agent"):
+            return str(self.config["user_agent"])
+        name = self.config.get("name")
+        return f"tap-maxio/{self.site.plugin_version}" + (f" ({name})" if name else "")
+
+    @property
+    def timeout(self) -> int:
+        """Seconds before a request is abandoned and retried."""
+        return int(self.config.get("request_timeout", 120))
+
+    @property
+    def page_size(self) -> int:
+        """Records asked for per page (Maxio lowers anything above 200 to 200)."""
+        return int(self.config.get("page_size", 200))
+
+    # Requests and errors
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Retry transient statuses; fail at once, in one clear line, on the rest."""
+        status = response.status_code
+        if is_retriable_status(status):
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise MaxioAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Say what failed and what to check, without headers or credentials."""
+        status = response.status_code
+        host = urlsplit(response.url).hostname
+        where = f"{self.name}: HTTP {status} from {host}{urlsplit(response.url).path}"
+        if status == HTTPStatus.UNAUTHORIZED:
+            return f"{where}: Maxio refused the API key; check api_key, subdomain and environment"
+        if status == HTTPStatus.FORBIDDEN:
+            return f"{where}: the API key may not read this; check the key's permissions in Maxio"
+        if status == HTTPStatus.NOT_FOUND:
+            return f"{where}: not found; check subdomain and environment"
+        text = api_error_text(response)
+        return f"{where}: {text}" if text else where
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """Send each request within the site's throttle, retrying transient errors."""
+
+        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            return call_with_retries(
+                lambda: func(*args, **kwargs),
+                policy=self.site.retry_policy,
+                throttle=self.site.throttle,
+                logger=self.logger,
+                what=f"{self.name}: GET {self.path}",
+            )
+
+        return send
+
+    def get_new_paginator(self) -> MaxioPaginator:
+        """Page numbers from 1, ending on a short page."""
+        return MaxioPaginator(self.page_size, self.count_records)
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        """The declared parameters, the page, and a window's date filter."""
+        params: dict[str, t.Any] = {**self.params, "per_page": self.page_size}
+        if isinstance(next_page_token, PageRequest):
+            window = next_page_token.window
+            params.update(self.tie_param if next_page_token.tie_order else self.sort_param)
+            params.update(
+                date_field="updated_at",
+                start_datetime=utc_iso(window.start),
+                end_datetime=utc_iso(window.end),
+                page=next_page_token.page,
+            )
+        else:
+            params["page"] = next_page_token or 1
+        return params
+
+    # Responses
+
+    def extract_records(self, data: t.Any) -> list[dict]:
+        """Unwrap the endpoint's envelope into a list of records."""
+        if self.records_key is not None:
+            data = data.get(self.records_key) or []
+        if isinstance(data, dict):
+            data = [data]
+        if self.wrapper is not None:
+            return [item[self.wrapper] for item in data]
+        return list(data)
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """Records of one page."""
+        return self.extract_records(json.loads(response.content))
+
+    def count_records(self, response: requests.Response) -> int:
+        """How many records a page held."""
+        return len(self.extract_records(json.loads(response.content)))
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """Emit updated_at in UTC, so that bookmarks compare as instants."""
+        if row.get("updated_at"):
+            row["updated_at"] = utc_iso(parse_timestamp(row["updated_at"]))
+        return row
+
+    # Reading
+
+    def get_records(self, context: Context | None) -> Iterable[dict]:
+        """Read the stream as its replication asks."""
+        if self.replication == "updated_at":
+            return self._read_windows(context)
+        return super().get_records(context)
+
+    def fetch_page(self, context: Context | None, token: t.Any) -> list[dict]:
+        """Send one request of the stream and return its records."""
+        request = self.get_http_request(page=PageContext(stream_context=context, next_page_token=token))
+        prepared = self.build_prepared_request(
+            method=request.method,
+            url=request.url,
+            params=request.encode_params(),
+            headers=request.headers,
+        )
+
+        def send() -> requests.Response:
+            response = self.requests_session.send(prepared, timeout=self.timeout)
+            self.validate_response(response)
+            return response
+
+        response = self.request_decorator(send)()
+        return list(self.parse_response(response))
+
+    def _read_windows(self, context: Context | None) -> Iterator[dict]:
+        """Read [bookmark, sync start] in drift-free windows, committing each."""
+        start = self.get_starting_timestamp(context) or EPOCH
+        end = self.site.sync_started_at
+        reader = WindowReader(
+            lambda request: self.fetch_page(context, request),
+            page_size=self.page_size,
+            keyset=bool(self.sort_param),
+            key=lambda record: tuple(record[k] for k in self.primary_keys),
+            timestamp=lambda record: parse_timestamp(record["updated_at"]),
+            workers=self.site.max_concurrent_requests,
+        )
+        count, last_log = 0, time.monotonic()
+        self.logger.info("%s: reading updated_at from %s to %s", self.name, utc_iso(start), utc_iso(end))
+        for window, records in reader.read(start, end):
+            yield from records
+            count += len(records)
+            self._commit_window(window)
+            if time.monotonic() - last_log >= PROGRESS_EVERY:
+                last_log = time.monotonic()
+                self.logger.info(
+                    "%s: %d records so far, reached %s (%d requests)",
+                    self.name,
+                    count,
+                    utc_iso(window.end),
+                    reader.requests,
+                )
+        self.logger.info("%s: %d records in %d requests", self.name, count, reader.requests)
+
+    def _commit_window(self, window: Window) -> None:
+        """Write STATE: every record up to the window's end has been emitted."""
+        del window  # the bookmark is the last emitted record's updated_at
+        # The SDK writes STATE only every STATE_MSG_FREQUENCY records; a window
+        # boundary is a safe point to resume from, so write it now.
+        self._write_state_message()
+
+
+__all__ = ["EPOCH", "MaxioAPIError", "MaxioStream", "parse_timestamp", "to_utc_second", "utc_iso"]

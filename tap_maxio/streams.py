@@ -1,0 +1,53 @@
+"""The streams, each declared by one table of streams.toml."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from importlib import resources
+
+from singer_sdk import SchemaDirectory, StreamSchema
+
+from tap_maxio.client import MaxioStream
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCHEMAS = SchemaDirectory(resources.files("tap_maxio") / "schemas")
+REPLICATIONS = ("updated_at", "since_id", "full_table")
+
+
+def declarations() -> dict[str, dict[str, t.Any]]:
+    """The tables of streams.toml, in file order."""
+    text = (resources.files("tap_maxio") / "streams.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def declare(name: str, spec: dict[str, t.Any]) -> type[MaxioStream]:
+    """Build the stream class a table of streams.toml declares."""
+    replication = spec.get("replication", "full_table")
+    if replication not in REPLICATIONS:
+        msg = f"streams.toml: {name}.replication must be one of {REPLICATIONS}"
+        raise ValueError(msg)
+    attrs: dict[str, t.Any] = {
+        "__doc__": f"The `{spec['path']}` list.",
+        "__module__": __name__,
+        "name": name,
+        "path": spec["path"],
+        "primary_keys": tuple(spec["primary_key"]),
+        "replication_key": replication if replication == "updated_at" else None,
+        "replication": replication,
+        "wrapper": spec.get("wrapper"),
+        "records_key": spec.get("records_key"),
+        "sort_param": spec.get("sort_param", {}),
+        "tie_param": spec.get("tie_param", {}),
+        "params": spec.get("params", {}),
+        "schema": StreamSchema(SCHEMAS, key=name),
+    }
+    class_name = "".join(part.title() for part in name.split("_")) + "Stream"
+    return type(class_name, (MaxioStream,), attrs)
+
+
+STREAM_TYPES: list[type[MaxioStream]] = [declare(n, s) for n, s in declarations().items()]

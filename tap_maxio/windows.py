@@ -1,0 +1,244 @@
+"""Drift-free reading of an `updated_at` range in time windows.
+
+Maxio lists page by number, so a row that changes during a sync shifts every
+later row up one place and the first row of the next page is never read. Here
+no request ever asks for page 2 of a set that can shrink under it:
+
+* a window that fits in one page is read with one request, an atomic snapshot;
+* on an endpoint that sorts by `updated_at`, a full page is followed by a
+  keyset restart from the last second it reached (duplicates dropped);
+* elsewhere a full window is split in two and each half read again;
+* a single second holding more than a page is paged through in passes until
+  two passes agree, because rows can only leave a past second, never enter it.
+
+Windows share their boundary second, so that a timestamp with a fraction of a
+second is never between two windows; the duplicates this reads are dropped when
+windows are emitted, in time order.
+"""
+
+from __future__ import annotations
+
+import math
+import typing as t
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterator
+
+SECOND = timedelta(seconds=1)
+#: Passes over one crowded second before giving up on two agreeing.
+MAX_PASSES = 10
+
+
+@dataclass(frozen=True)
+class Window:
+    """An inclusive range of whole seconds, in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        """Length of the window in seconds (0 for a single second)."""
+        return (self.end - self.start).total_seconds()
+
+    def pieces(self, count: int) -> list[Window]:
+        """Cut the window into up to `count` windows sharing their boundaries."""
+        count = max(1, min(count, int(self.seconds)))
+        step = self.seconds / count
+        cuts = [self.start + timedelta(seconds=round(step * i)) for i in range(count)]
+        return [Window(a, b) for a, b in zip(cuts, [*cuts[1:], self.end])]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One request of a window read: which window, which page, and whether the
+    window is one crowded second read in the endpoint's stable tie order."""
+
+    window: Window
+    page: int = 1
+    tie_order: bool = False
+
+
+Fetch = t.Callable[[PageRequest], list[dict]]
+
+
+@dataclass
+class _Result:
+    records: list[dict]
+    #: Where the rest of the window starts, when it was not read to its end.
+    rest_from: datetime | None = None
+    #: The window overflowed a page and must be read again in halves.
+    split: bool = False
+
+
+@dataclass
+class _Slot:
+    window: Window
+    future: Future[_Result] | None = None
+    records: list[dict] | None = None
+    done_at: datetime | None = field(default=None)
+
+
+def to_utc_second(value: datetime) -> datetime:
+    """Truncate an aware datetime to its whole second in UTC."""
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+class WindowReader:
+    """Read `[start, end]` in windows, yielding each window's records in order."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        fetch: Fetch,
+        *,
+        page_size: int,
+        keyset: bool,
+        key: Callable[[dict], Hashable],
+        timestamp: Callable[[dict], datetime],
+        workers: int = 1,
+        pages_per_window: int = 10,
+    ) -> None:
+        """Set how pages are fetched, and how records are keyed and dated."""
+        self.fetch = fetch
+        self.page_size = page_size
+        self.keyset = keyset
+        self.key = key
+        self.timestamp = timestamp
+        self.workers = max(1, workers)
+        # How many records a window should hold: several pages where a keyset
+        # restart reads on, under one page where an overflow costs a re-read.
+        self.target = page_size * pages_per_window if keyset else page_size // 2
+        self.density: float | None = None  # records per second
+        self.requests = 0
+
+    def read(self, start: datetime, end: datetime) -> Iterator[tuple[Window, list[dict]]]:
+        """Yield (window, records sorted by time) for consecutive windows."""
+        slots: deque[_Slot] = deque([_Slot(Window(to_utc_second(start), to_utc_second(end)))])
+        emitted_second: datetime | None = None
+        emitted_keys: set[Hashable] = set()
+        executor = ThreadPoolExecutor(self.workers, thread_name_prefix="window")
+        try:
+            while slots:
+                self._launch(slots, executor)
+                running = [s.future for s in slots if s.future is not None]
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for slot in [s for s in slots if s.future in done]:
+                    self._settle(slots, slot)
+                while slots and slots[0].records is not None:
+                    head = slots.popleft()
+                    records = []
+                    for record in sorted(head.records or [], key=self.timestamp):
+                        second = to_utc_second(self.timestamp(record))
+                        if second != emitted_second:
+                            emitted_second, emitted_keys = second, set()
+                        key = self.key(record)
+                        if key not in emitted_keys:
+                            emitted_keys.add(key)
+                            records.append(record)
+                    yield head.window, records
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _launch(self, slots: deque[_Slot], executor: ThreadPoolExecutor) -> None:
+        """Start windows near the head, cut to the expected density."""
+        running = sum(1 for s in slots if s.future is not None)
+        index = 0
+        # Look no further ahead than a few windows per worker: bounded memory.
+        while index < min(len(slots), 4 * self.workers) and running < self.workers:
+            slot = slots[index]
+            if slot.future is None and slot.records is None:
+                expected = (self.density or 0) * slot.window.seconds
+                if expected > self.target * 1.5:
+                    pieces = [_Slot(w) for w in slot.window.pieces(math.ceil(expected / self.target))]
+                    if len(pieces) > 1:
+                        del slots[index]
+                        for offset, piece in enumerate(pieces):
+                            slots.insert(index + offset, piece)
+                        slot = slots[index]
+                slot.future = executor.submit(self._read_window, slot.window)
+                running += 1
+            index += 1
+
+    def _settle(self, slots: deque[_Slot], slot: _Slot) -> None:
+        """Take a finished window read: keep its records, or queue what is left."""
+        assert slot.future is not None  # noqa: S101
+        result = slot.future.result()
+        slot.future = None
+        window = slot.window
+        index = slots.index(slot)
+        if result.split:
+            self._observe(self.page_size * 2, window.seconds)
+            del slots[index]
+            halves = window.pieces(2) if window.seconds >= 2 else [  # noqa: PLR2004
+                Window(window.start, window.start),
+                Window(window.end, window.end),
+            ]
+            for offset, half in enumerate(halves):
+                slots.insert(index + offset, _Slot(half))
+            return
+        slot.records = result.records
+        if result.rest_from is None:
+            self._observe(len(result.records), window.seconds)
+            return
+        self._observe(len(result.records), (result.rest_from - window.start).total_seconds())
+        slot.window = Window(window.start, result.rest_from)
+        slots.insert(index + 1, _Slot(Window(result.rest_from, window.end)))
+
+    def _observe(self, count: int, seconds: float) -> None:
+        """Update the density estimate from a window that was read."""
+        if count == 0 or seconds <= 0:
+            return
+        sample = count / max(seconds, 1.0)
+        self.density = sample if self.density is None else (self.density + sample) / 2
+
+    def _read_window(self, window: Window) -> _Result:
+        """Read one window with one request, or say how the rest must be read."""
+        if window.seconds == 0:
+            return _Result(self._read_second(window))
+        records = self._fetch(PageRequest(window))
+        if len(records) < self.page_size:
+            return _Result(records)
+        if not self.keyset:
+            return _Result([], split=True)
+        reached = max(to_utc_second(self.timestamp(r)) for r in records)
+        if reached > window.start:
+            # The rest restarts at the second reached: its other rows come again.
+            return _Result(records, rest_from=reached)
+        crowded = self._read_second(Window(reached, reached))
+        if reached >= window.end:
+            return _Result(crowded)
+        return _Result(crowded, rest_from=reached + SECOND)
+
+    def _read_second(self, window: Window) -> list[dict]:
+        """Read one second, paging in passes until two passes see the same rows.
+
+        Rows can leave a past second (they change) but never enter it, and a
+        row can only be skipped when a row read before it leaves: that row is
+        then missing from the next pass, so equal passes prove a complete one.
+        """
+        found: dict[Hashable, dict] = {}
+        previous: set[Hashable] | None = None
+        for _ in range(MAX_PASSES):
+            seen: dict[Hashable, dict] = {}
+            page = 1
+            while True:
+                records = self._fetch(PageRequest(window, page, tie_order=True))
+                seen.update((self.key(r), r) for r in records)
+                if len(records) < self.page_size:
+                    break
+                page += 1
+            found.update(seen)
+            if previous is not None and previous == set(seen):
+                break
+            if previous is None and page == 1:
+                break  # one short page is itself a snapshot
+            previous = set(seen)
+        return list(found.values())
+
+    def _fetch(self, request: PageRequest) -> list[dict]:
+        self.requests += 1
+        return self.fetch(request)
