@@ -57,7 +57,11 @@ def api_error_text(response: requests.Response) -> str:
         return response.text.strip()[:300]
     errors = body.get("errors", body.get("error")) if isinstance(body, dict) else body
     if isinstance(errors, dict):
-        errors = [f"{field} {msg}" for field, msgs in errors.items() for msg in (msgs if isinstance(msgs, list) else [msgs])]
+        errors = [
+            f"{field} {msg}"
+            for field, msgs in errors.items()
+            for msg in (msgs if isinstance(msgs, list) else [msgs])
+        ]
     if isinstance(errors, list):
         return "; ".join(str(e) for e in errors)[:300]
     return str(errors)[:300]
@@ -216,7 +220,9 @@ class MaxioStream(RESTStream[t.Any]):
 
     def fetch_page(self, context: Context | None, token: t.Any) -> list[dict]:
         """Send one request of the stream and return its records."""
-        request = self.get_http_request(page=PageContext(stream_context=context, next_page_token=token))
+        request = self.get_http_request(
+            page=PageContext(stream_context=context, next_page_token=token)
+        )
         prepared = self.build_prepared_request(
             method=request.method,
             url=request.url,
@@ -245,7 +251,9 @@ class MaxioStream(RESTStream[t.Any]):
             workers=self.site.max_concurrent_requests,
         )
         count, last_log = 0, time.monotonic()
-        self.logger.info("%s: reading updated_at from %s to %s", self.name, utc_iso(start), utc_iso(end))
+        self.logger.info(
+            "%s: reading updated_at from %s to %s", self.name, utc_iso(start), utc_iso(end)
+        )
         for window, records in reader.read(start, end):
             yield from records
             count += len(records)

@@ -25,8 +25,8 @@ class MaxioPaginator(PageNumberPaginator):
         """Start at page 1; `count` says how many records a response holds."""
         super().__init__(start_value=1)
         self.page_size = min(page_size, self.MAX_PAGE_SIZE)
-        self.count = count
+        self.count_records = count
 
     def has_more(self, response: requests.Response) -> bool:
         """A full page may be followed by another."""
-        return self.count(response) >= self.page_size
+        return self.count_records(response) >= self.page_size

@@ -8,7 +8,6 @@ the concurrency, and the concurrency then grows back one step at a time.
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import threading
 import time
@@ -20,6 +19,7 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 if t.TYPE_CHECKING:
+    import logging
     from collections.abc import Callable, Iterator
 
 #: Statuses worth another try, besides every 5xx (Maxio's SDK retries the same).
@@ -34,9 +34,12 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+RETRIABLE: tuple[type[Exception], ...] = (RetriableAPIError, *TRANSIENT_ERRORS)
+
+
 def is_retriable_status(status: int) -> bool:
     """Return whether an HTTP status is transient."""
-    return status in RETRY_STATUSES or status >= 500  # noqa: PLR2004
+    return status in RETRY_STATUSES or status >= 500
 
 
 class Throttle:
@@ -144,7 +147,7 @@ def call_with_retries(
         try:
             with throttle.slot():
                 result = send()
-        except (RetriableAPIError, *TRANSIENT_ERRORS) as exc:
+        except RETRIABLE as exc:
             response = getattr(exc, "response", None)
             status = getattr(response, "status_code", None)
             reason = f"HTTP {status}" if status else type(exc).__name__
@@ -152,7 +155,7 @@ def call_with_retries(
                 logger.error("%s failed after %d tries (%s)", what, attempt, reason)
                 raise
             delay = policy.wait(attempt, retry_after_seconds(response))
-            if status == 429:  # noqa: PLR2004
+            if status == 429:
                 throttle.rate_limited(delay)
             logger.warning(
                 "%s: %s, try %d of %d in %.1f s",

@@ -155,20 +155,20 @@ class TapMaxio(Tap):
 
     @cached_property
     def sync_started_at(self) -> datetime:
-        """The fixed upper bound of every window of this sync."""
+        """The fixed upper bound of every window of this sync (its first read)."""
         return datetime.now(timezone.utc).replace(microsecond=0)
 
     def discover_streams(self) -> list[MaxioStream]:
         """Every stream declared in streams.toml."""
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
-    def sync_all(self) -> None:
-        """Sync, ending on one clear line when the API refuses for good."""
-        _ = self.sync_started_at
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """Run the CLI, ending on one clear line when the API refuses for good."""
         try:
-            super().sync_all()
+            super().invoke(*args, **kwargs)
         except FatalAPIError as exc:
-            self.logger.error("%s", exc)  # noqa: TRY400 - the line says it all
+            cls.logger.error("%s", exc)
             sys.exit(1)
 
 

@@ -19,10 +19,11 @@ windows are emitted, in time order.
 from __future__ import annotations
 
 import math
+import threading
 import typing as t
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 if t.TYPE_CHECKING:
@@ -50,13 +51,16 @@ class Window:
         count = max(1, min(count, int(self.seconds)))
         step = self.seconds / count
         cuts = [self.start + timedelta(seconds=round(step * i)) for i in range(count)]
-        return [Window(a, b) for a, b in zip(cuts, [*cuts[1:], self.end])]
+        return [Window(a, b) for a, b in zip(cuts, [*cuts[1:], self.end], strict=False)]
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    """One request of a window read: which window, which page, and whether the
-    window is one crowded second read in the endpoint's stable tie order."""
+    """One request of a window read.
+
+    `tie_order` asks for the endpoint's stable order among the rows of one
+    crowded second.
+    """
 
     window: Window
     page: int = 1
@@ -71,16 +75,23 @@ class _Result:
     records: list[dict]
     #: Where the rest of the window starts, when it was not read to its end.
     rest_from: datetime | None = None
+    #: Seconds the records were read from, for the density estimate (None: skip).
+    span: float | None = None
     #: The window overflowed a page and must be read again in halves.
     split: bool = False
+    #: Records the window is taken to hold, when not all were read.
+    count: int = -1
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            self.count = len(self.records)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
     window: Window
     future: Future[_Result] | None = None
     records: list[dict] | None = None
-    done_at: datetime | None = field(default=None)
 
 
 def to_utc_second(value: datetime) -> datetime:
@@ -91,7 +102,7 @@ def to_utc_second(value: datetime) -> datetime:
 class WindowReader:
     """Read `[start, end]` in windows, yielding each window's records in order."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         fetch: Fetch,
         *,
@@ -114,6 +125,7 @@ class WindowReader:
         self.target = page_size * pages_per_window if keyset else page_size // 2
         self.density: float | None = None  # records per second
         self.requests = 0
+        self._count_lock = threading.Lock()
 
     def read(self, start: datetime, end: datetime) -> Iterator[tuple[Window, list[dict]]]:
         """Yield (window, records sorted by time) for consecutive windows."""
@@ -125,6 +137,7 @@ class WindowReader:
             while slots:
                 self._launch(slots, executor)
                 running = [s.future for s in slots if s.future is not None]
+                assert running, "no window in flight while some are unread"
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for slot in [s for s in slots if s.future in done]:
                     self._settle(slots, slot)
@@ -144,56 +157,51 @@ class WindowReader:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _launch(self, slots: deque[_Slot], executor: ThreadPoolExecutor) -> None:
-        """Start windows near the head, cut to the expected density."""
+        """Start windows near the head, each cut to the expected density."""
         running = sum(1 for s in slots if s.future is not None)
         index = 0
         # Look no further ahead than a few windows per worker: bounded memory.
         while index < min(len(slots), 4 * self.workers) and running < self.workers:
             slot = slots[index]
             if slot.future is None and slot.records is None:
-                expected = (self.density or 0) * slot.window.seconds
-                if expected > self.target * 1.5:
-                    pieces = [_Slot(w) for w in slot.window.pieces(math.ceil(expected / self.target))]
-                    if len(pieces) > 1:
-                        del slots[index]
-                        for offset, piece in enumerate(pieces):
-                            slots.insert(index + offset, piece)
-                        slot = slots[index]
+                span = self.target / self.density if self.density else math.inf
+                if slot.window.seconds > 1.5 * span:
+                    # Carve off one window of the expected size; the rest is
+                    # carved when its turn comes, with a fresher estimate.
+                    cut = slot.window.start + timedelta(seconds=max(1, round(span)))
+                    slots.insert(index + 1, _Slot(Window(cut, slot.window.end)))
+                    slot.window = Window(slot.window.start, cut)
                 slot.future = executor.submit(self._read_window, slot.window)
                 running += 1
             index += 1
 
     def _settle(self, slots: deque[_Slot], slot: _Slot) -> None:
         """Take a finished window read: keep its records, or queue what is left."""
-        assert slot.future is not None  # noqa: S101
+        assert slot.future is not None
         result = slot.future.result()
         slot.future = None
         window = slot.window
         index = slots.index(slot)
+        if result.span is not None:
+            sample = result.count / max(result.span, 1.0)
+            self.density = sample if self.density is None else (self.density + sample) / 2
         if result.split:
-            self._observe(self.page_size * 2, window.seconds)
             del slots[index]
-            halves = window.pieces(2) if window.seconds >= 2 else [  # noqa: PLR2004
-                Window(window.start, window.start),
-                Window(window.end, window.end),
-            ]
+            halves = (
+                window.pieces(2)
+                if window.seconds >= 2
+                else [
+                    Window(window.start, window.start),
+                    Window(window.end, window.end),
+                ]
+            )
             for offset, half in enumerate(halves):
                 slots.insert(index + offset, _Slot(half))
             return
         slot.records = result.records
-        if result.rest_from is None:
-            self._observe(len(result.records), window.seconds)
-            return
-        self._observe(len(result.records), (result.rest_from - window.start).total_seconds())
-        slot.window = Window(window.start, result.rest_from)
-        slots.insert(index + 1, _Slot(Window(result.rest_from, window.end)))
-
-    def _observe(self, count: int, seconds: float) -> None:
-        """Update the density estimate from a window that was read."""
-        if count == 0 or seconds <= 0:
-            return
-        sample = count / max(seconds, 1.0)
-        self.density = sample if self.density is None else (self.density + sample) / 2
+        if result.rest_from is not None:
+            slot.window = Window(window.start, result.rest_from)
+            slots.insert(index + 1, _Slot(Window(result.rest_from, window.end)))
 
     def _read_window(self, window: Window) -> _Result:
         """Read one window with one request, or say how the rest must be read."""
@@ -201,13 +209,15 @@ class WindowReader:
             return _Result(self._read_second(window))
         records = self._fetch(PageRequest(window))
         if len(records) < self.page_size:
-            return _Result(records)
+            return _Result(records, span=window.seconds)
         if not self.keyset:
-            return _Result([], split=True)
+            # At least a page in the window: guess twice that, to split sooner.
+            return _Result([], span=window.seconds, split=True, count=2 * self.page_size)
         reached = max(to_utc_second(self.timestamp(r)) for r in records)
         if reached > window.start:
             # The rest restarts at the second reached: its other rows come again.
-            return _Result(records, rest_from=reached)
+            span = (reached - window.start).total_seconds()
+            return _Result(records, rest_from=reached, span=span)
         crowded = self._read_second(Window(reached, reached))
         if reached >= window.end:
             return _Result(crowded)
@@ -240,5 +250,6 @@ class WindowReader:
         return list(found.values())
 
     def _fetch(self, request: PageRequest) -> list[dict]:
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         return self.fetch(request)
