@@ -37,13 +37,15 @@ def declare(name: str, spec: dict[str, t.Any]) -> type[MaxioStream]:
         "name": name,
         "path": spec["path"],
         "primary_keys": tuple(spec["primary_key"]),
-        "replication_key": replication if replication == "updated_at" else None,
+        "replication_key": {"updated_at": "updated_at", "since_id": "id"}.get(replication),
         "replication": replication,
         "wrapper": spec.get("wrapper"),
         "records_key": spec.get("records_key"),
         "sort_param": spec.get("sort_param", {}),
         "tie_param": spec.get("tie_param", {}),
         "params": spec.get("params", {}),
+        "invoicing": spec.get("invoicing"),
+        "since_id_inclusive": spec.get("since_id", "inclusive") == "inclusive",
         "schema": StreamSchema(SCHEMAS, key=name),
     }
     class_name = "".join(part.title() for part in name.split("_")) + "Stream"

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_maxio.auth import install_redaction
@@ -25,6 +26,7 @@ class TapMaxio(Tap):
 
     name = "tap-maxio"
     package_name = "tap-maxio"
+    message_writer_class = MsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -157,6 +159,14 @@ class TapMaxio(Tap):
     def sync_started_at(self) -> datetime:
         """The fixed upper bound of every window of this sync (its first read)."""
         return datetime.now(timezone.utc).replace(microsecond=0)
+
+    @cached_property
+    def invoicing(self) -> str:
+        """The site's invoicing model: "relationship", or "legacy" statements."""
+        site = t.cast("MaxioStream", self.streams["site"])
+        records = site.fetch_page(None, 1)
+        enabled = records[0].get("relationship_invoicing_enabled", True) if records else True
+        return "relationship" if enabled else "legacy"
 
     def discover_streams(self) -> list[MaxioStream]:
         """Every stream declared in streams.toml."""
