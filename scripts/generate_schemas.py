@@ -219,7 +219,11 @@ def generate_all(
         if source not in specs:
             specs[source] = load_spec(spec_paths[source])
         ref = f"#/components/schemas/{stream['schema']}"
-        schemas[name] = record_schema(convert({"$ref": ref}, specs[source]), stream["primary_key"])
+        schema = record_schema(convert({"$ref": ref}, specs[source]), stream["primary_key"])
+        # Fields the spec lists but the API never returns (API-NOTES), e.g. invoices' id.
+        for field in stream.get("omit", []):
+            del schema["properties"][field]
+        schemas[name] = schema
     return schemas
 
 

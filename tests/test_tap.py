@@ -1,0 +1,261 @@
+"""The tap against the sandbox site: records, state, requests and errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from conftest import API_KEY, COUNTS, run_tap, sandbox_config, tap_config
+
+from tap_maxio.sandbox import Sandbox
+
+PRIMARY_KEYS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}
+
+
+def sandbox_keys(site: Sandbox, stream: str) -> set:
+    return {site.key(stream, r) for r in site.records(stream)}
+
+
+def tied_second(site: Sandbox, stream: str) -> str:
+    """The updated_at shared by the sandbox's bulk-imported rows."""
+    second, count = Counter(r["updated_at"] for r in site.records(stream)).most_common(1)[0]
+    assert count >= 30
+    return second
+
+
+def run_cli(
+    config: dict, tmp_path, *args: str, timeout: float = 120, loglevel: str = "INFO"
+) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "tap_maxio", "--config", str(path), *args],
+        env={**os.environ, "TAP_MAXIO_LOGLEVEL": loglevel},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_full_sync_emits_every_record_of_the_site(shared_sandbox):
+    run = run_tap(tap_config(shared_sandbox))
+    for stream, key in PRIMARY_KEYS.items():
+        assert len(run.records[stream]) == COUNTS[stream]
+        assert run.keys(stream, key) == sandbox_keys(shared_sandbox, stream)
+    assert len(run.records["site"]) == 1
+
+
+def test_updated_at_and_bookmarks_are_utc(shared_sandbox):
+    run = run_tap(tap_config(shared_sandbox))
+    for stream in PRIMARY_KEYS:
+        stamps = [r["updated_at"] for r in run.records[stream]]
+        assert all(s.endswith("+00:00") for s in stamps)
+        bookmark = run.state["bookmarks"][stream]["replication_key_value"]
+        assert bookmark == max(stamps)
+    served = {r["updated_at"] for r in shared_sandbox.records("subscriptions")}
+    assert any(not s.endswith("+00:00") for s in served), "the site should answer in its own zone"
+
+
+def test_invoices_ask_for_every_sub_array(shared_sandbox):
+    shared_sandbox.clear_log()
+    run = run_tap(tap_config(shared_sandbox))
+    invoice_requests = [r for r in shared_sandbox.requests if r.path == "/invoices.json"]
+    assert invoice_requests
+    for request in invoice_requests:
+        for flag in (
+            "line_items",
+            "discounts",
+            "taxes",
+            "credits",
+            "payments",
+            "refunds",
+            "custom_fields",
+        ):
+            assert request.query[flag] == ["true"]
+    assert all("line_items" in r for r in run.records["invoices"])
+
+
+def test_filters_carry_an_explicit_offset_and_an_order(shared_sandbox):
+    shared_sandbox.clear_log()
+    run_tap(tap_config(shared_sandbox))
+    listed = [r for r in shared_sandbox.requests if r.path != "/site.json"]
+    assert listed
+    for request in listed:
+        assert request.query["date_field"] == ["updated_at"]
+        for bound in ("start_datetime", "end_datetime"):
+            assert request.query[bound][0].endswith("+00:00")
+        assert request.query["per_page"] == ["25"]
+    invoices = [r for r in listed if r.path == "/invoices.json"]
+    assert all(r.query.get("sort") in (["updated_at"], None) for r in invoices)
+    # Page 2 and on is only ever asked of a single crowded second.
+    for request in listed:
+        if request.query["page"] != ["1"]:
+            assert request.query["start_datetime"] == request.query["end_datetime"]
+
+
+def test_second_run_fetches_only_what_changed(sandbox):
+    first = run_tap(tap_config(sandbox))
+    first_requests = len(sandbox.requests)
+    before = sandbox.snapshot()
+    sandbox.mutate(updates=6, creates=3)
+    changed = sandbox.changed_since(before)
+    sandbox.clear_log()
+
+    second = run_tap(tap_config(sandbox), state=first.state)
+
+    for stream, key in PRIMARY_KEYS.items():
+        got = second.keys(stream, key)
+        assert changed.get(stream, set()) <= got
+        # Only the changes, plus at most the rows of the bookmark's own second.
+        assert len(got) <= len(changed.get(stream, set())) + 1
+    assert len(sandbox.requests) < first_requests / 3
+
+
+def test_rows_sharing_the_bookmark_second_are_not_lost(shared_sandbox):
+    second = tied_second(shared_sandbox, "subscriptions")
+    tied = {r["id"] for r in shared_sandbox.records("subscriptions") if r["updated_at"] == second}
+    state = {
+        "bookmarks": {
+            "subscriptions": {"replication_key": "updated_at", "replication_key_value": second}
+        }
+    }
+    run = run_tap(tap_config(shared_sandbox), state=state)
+    assert tied <= run.keys("subscriptions")
+
+
+def test_transient_failures_are_retried(sandbox):
+    sandbox.fail_next(status=503, times=2)
+    sandbox.fail_next(status=429, times=1, retry_after=0)
+    sandbox.fail_next(status=0, times=1, reset=True)
+    run = run_tap(tap_config(sandbox))
+    assert run.keys("subscriptions") == sandbox_keys(sandbox, "subscriptions")
+    statuses = [r.status for r in sandbox.requests]
+    assert statuses[:4] == [503, 503, 429, 0]
+    assert statuses[4] == 200
+
+
+def test_429_honours_retry_after(sandbox):
+    sandbox.fail_next(status=429, times=1, retry_after=1)
+    started = time.monotonic()
+    run_tap(tap_config(sandbox, retry_backoff=0))
+    assert time.monotonic() - started >= 1
+    assert [r.status for r in sandbox.requests][:2] == [429, 200]
+
+
+def test_401_fails_fast_with_one_clear_line(shared_sandbox, tmp_path):
+    started = time.monotonic()
+    result = run_cli(tap_config(shared_sandbox, api_key="wrong-key-123456"), tmp_path)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert "check api_key, subdomain and environment" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "wrong-key-123456" not in result.stderr + result.stdout
+
+
+def test_422_shows_the_api_message(sandbox, tmp_path):
+    sandbox.fail_next(status=422, times=1, body='{"errors": ["Your trial has ended."]}')
+    result = run_cli(tap_config(sandbox), tmp_path)
+    assert result.returncode == 1
+    assert "Your trial has ended." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("subdomain", "acme.chargify.com.evil.com"),
+        ("environment", "mars"),
+        ("base_url", "http://evil.com"),
+    ],
+)
+def test_bad_settings_fail_before_any_request(shared_sandbox, tmp_path, setting, value):
+    shared_sandbox.clear_log()
+    result = run_cli({**tap_config(shared_sandbox), setting: value}, tmp_path)
+    assert result.returncode == 1
+    assert f"Setting '{setting}'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert shared_sandbox.requests == []
+
+
+def test_api_key_never_printed(shared_sandbox, tmp_path):
+    token = base64.b64encode(f"{API_KEY}:x".encode()).decode()
+    ok = run_cli(tap_config(shared_sandbox), tmp_path, loglevel="DEBUG")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    shared_sandbox.fail_next(status=500, times=50)
+    failed = run_cli(tap_config(shared_sandbox, max_retries=1), tmp_path, loglevel="DEBUG")
+    assert failed.returncode != 0
+    about = run_cli(tap_config(shared_sandbox), tmp_path, "--about")
+    discover = run_cli(tap_config(shared_sandbox), tmp_path, "--discover")
+    for result in (ok, failed, about, discover):
+        output = result.stdout + result.stderr
+        assert API_KEY not in output
+        assert token not in output
+
+
+def test_legacy_site_skips_invoices_with_one_warning(caplog):
+    with (
+        Sandbox(sandbox_config(relationship_invoicing=False)) as site,
+        caplog.at_level(logging.WARNING),
+    ):
+        run = run_tap(tap_config(site))
+    assert run.records["invoices"] == []
+    assert len(run.records["subscriptions"]) == COUNTS["subscriptions"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("invoices: skipped" in w for w in warnings) == 1
+
+
+def test_ebb_server_reads_from_the_production_host(shared_sandbox, caplog):
+    with caplog.at_level(logging.INFO):
+        run = run_tap(tap_config(shared_sandbox, server="EBB (US)"))
+    assert len(run.records["customers"]) == COUNTS["customers"]
+    lines = [r.getMessage() for r in caplog.records if "reads go to" in r.getMessage()]
+    assert len(lines) == 1
+
+
+class ToSandbox(requests.adapters.HTTPAdapter):
+    """Carry https requests for a Maxio host to the sandbox, keeping their Host."""
+
+    def __init__(self, sandbox_url: str):
+        super().__init__()
+        self.sandbox_url = sandbox_url
+
+    def send(self, request, **kwargs):
+        parts = urlsplit(request.url)
+        request.headers["Host"] = parts.hostname
+        request.url = self.sandbox_url + request.url[len(f"{parts.scheme}://{parts.netloc}") :]
+        return super().send(request, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("environment", "server", "host"),
+    [
+        ("us", "production", "acme.chargify.com"),
+        ("eu", "production", "acme.ebilling.maxio.com"),
+        ("us", "ebb", "acme.chargify.com"),
+        ("eu", "ebb", "acme.ebilling.maxio.com"),
+    ],
+)
+def test_each_variant_reaches_its_host(monkeypatch, environment, server, host):
+    with Sandbox(sandbox_config(expected_host=host)) as site:
+        original = requests.Session.__init__
+
+        def session_init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            self.mount("https://", ToSandbox(site.url))
+
+        monkeypatch.setattr(requests.Session, "__init__", session_init)
+        config = tap_config(site, environment=environment, server=server)
+        del config["base_url"]
+        run = run_tap(config)
+    assert len(run.records["subscriptions"]) == COUNTS["subscriptions"]
+    assert {r.headers.get("Host") for r in site.requests} == {host}
