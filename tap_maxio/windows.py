@@ -161,7 +161,7 @@ class WindowReader:
         running = sum(1 for s in slots if s.future is not None)
         index = 0
         # Look no further ahead than a few windows per worker: bounded memory.
-        while index < min(len(slots), 4 * self.workers) and running < self.workers:
+        while index < min(len(slots), 2 * self.workers) and running < self.workers:
             slot = slots[index]
             if slot.future is None and slot.records is None:
                 span = self.target / self.density if self.density else math.inf
@@ -213,10 +213,11 @@ class WindowReader:
         if not self.keyset:
             # At least a page in the window: guess twice that, to split sooner.
             return _Result([], span=window.seconds, split=True, count=2 * self.page_size)
-        reached = max(to_utc_second(self.timestamp(r)) for r in records)
+        stamps = [to_utc_second(self.timestamp(r)) for r in records]
+        reached = max(stamps)
         if reached > window.start:
             # The rest restarts at the second reached: its other rows come again.
-            span = (reached - window.start).total_seconds()
+            span = (reached - max(min(stamps), window.start)).total_seconds()
             return _Result(records, rest_from=reached, span=span)
         crowded = self._read_second(Window(reached, reached))
         if reached >= window.end:

@@ -193,6 +193,7 @@ def test_api_key_never_printed(shared_sandbox, tmp_path):
     assert ok.returncode == 0, ok.stderr[-2000:]
     shared_sandbox.fail_next(status=500, times=50)
     failed = run_cli(tap_config(shared_sandbox, max_retries=1), tmp_path, loglevel="DEBUG")
+    shared_sandbox.clear_faults()
     assert failed.returncode != 0
     about = run_cli(tap_config(shared_sandbox), tmp_path, "--about")
     discover = run_cli(tap_config(shared_sandbox), tmp_path, "--discover")

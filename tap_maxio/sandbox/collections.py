@@ -1,0 +1,292 @@
+"""The list endpoints: a declarative registry, and the filter/sort/page rules they share.
+
+Adding a collection takes a `Factory` (see data.py) and one `CollectionSpec` here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .billing import (
+    CREDIT_NOTE_FLAGS,
+    INVOICE_FLAGS,
+    CreditNotes,
+    Customers,
+    Events,
+    Invoices,
+    PaymentProfiles,
+    Subscriptions,
+)
+from .catalog import Coupons, Offers, ProductFamilies, Products, ReasonCodes
+from .clock import SiteClock, parse_date
+from .legacy import LegacyInvoices, Statements, Transactions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from .data import Factory
+    from .table import Table
+
+MAX_PER_PAGE = 200
+BASIC_DATE_FIELDS = {"created_at": "created_at", "updated_at": "updated_at"}
+
+
+class QueryError(ValueError):
+    """A request Maxio answers with 422 {"errors": [...]}."""
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """How one list endpoint behaves."""
+
+    name: str
+    path: str
+    factory: type[Factory]
+    wrapper: str | None = None
+    """Records come as [{"<wrapper>": {...}}]."""
+    records_key: str | None = None
+    """Records come as {"<records_key>": [...]}."""
+    count: int = 50
+    """Records seeded when the config does not say."""
+    site: Literal["any", "ri", "legacy"] = "any"
+    """Which invoicing model the path exists on."""
+    per_page: int = 20
+    paged: bool = True
+    """False: the whole list in one response, page and per_page ignored."""
+    date_fields: Mapping[str, str] = field(default_factory=dict)
+    """Supported `date_field` values -> column. Any other value disables date filters."""
+    day_columns: frozenset[str] = frozenset()
+    """Columns holding calendar days: only start_date/end_date apply to them."""
+    default_date_field: str | None = None
+    date_field_param: bool = True
+    """False: the endpoint has no date_field parameter and always uses the default."""
+    datetime_params: bool = True
+    """Whether start_datetime/end_datetime exist."""
+    date_params: tuple[str, str] = ("start_date", "end_date")
+    filter_style: bool = False
+    """Date filter parameters are spelled filter[date_field], filter[start_date]..."""
+    sort_param: str = "sort"
+    sorts: Mapping[str, str] = field(default_factory=dict)
+    """Supported sort values -> column; "pk" is the primary key."""
+    default_sort: str = "pk"
+    default_direction: Literal["asc", "desc"] = "asc"
+    direction: bool = True
+    """Whether the `direction` parameter is honoured."""
+    since_id: bool = False
+    """since_id/max_id (inclusive) filter and order by id, overriding date filters."""
+    flags: tuple[str, ...] = ()
+    """Boolean parameters (line_items=true...) that add arrays to the records."""
+    includes: tuple[str, ...] = ()
+    """include[] values that add fields to the records."""
+
+    def envelope(self, records: list[dict[str, Any]]) -> Any:
+        """The response body holding a page of records."""
+        if self.wrapper:
+            return [{self.wrapper: r} for r in records]
+        return {self.records_key: records}
+
+
+SUBSCRIPTION_DATE_FIELDS = {
+    name: name
+    for name in (
+        "created_at", "updated_at", "activated_at", "canceled_at", "expires_at",
+        "trial_started_at", "trial_ended_at", "current_period_ends_at",
+    )
+} | {"current_period_starts_at": "current_period_started_at"}  # fmt: skip
+
+# In generation order: a collection's records reference those seeded before it.
+REGISTRY: tuple[CollectionSpec, ...] = (
+    CollectionSpec(
+        "product_families", "/product_families.json", ProductFamilies, wrapper="product_family",
+        count=3, paged=False, date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at",
+    ),
+    CollectionSpec(
+        "products", "/products.json", Products, wrapper="product", count=8,
+        date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at",
+    ),
+    CollectionSpec(
+        "coupons", "/coupons.json", Coupons, wrapper="coupon", count=5, per_page=30,
+        date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at", filter_style=True,
+    ),
+    CollectionSpec("offers", "/offers.json", Offers, records_key="offers", count=3),
+    CollectionSpec(
+        "reason_codes", "/reason_codes.json", ReasonCodes, wrapper="reason_code", count=4
+    ),
+    CollectionSpec(
+        # `direction` orders by creation; the spec's example lists oldest first.
+        "customers", "/customers.json", Customers, wrapper="customer", count=120, per_page=50,
+        date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at",
+    ),
+    CollectionSpec(
+        "subscriptions", "/subscriptions.json", Subscriptions, wrapper="subscription", count=300,
+        date_fields=SUBSCRIPTION_DATE_FIELDS, default_date_field="updated_at",
+        sorts={
+            "signup_date": "created_at", "period_start": "current_period_started_at",
+            "period_end": "current_period_ends_at", "next_assessment": "next_assessment_at",
+            "updated_at": "updated_at", "created_at": "created_at",
+            "total_payments": "total_revenue_in_cents", "id": "pk",
+            "open_balance": "balance_in_cents", "expires_at": "expires_at",
+        },
+        default_sort="created_at", default_direction="desc",
+        includes=("coupons", "self_service_page_token"),
+    ),
+    CollectionSpec(
+        "payment_profiles", "/payment_profiles.json", PaymentProfiles,
+        wrapper="payment_profile", count=100,
+    ),
+    CollectionSpec(
+        # since_id inclusive; newest first unless direction=asc.
+        "events", "/events.json", Events, wrapper="event", count=400,
+        date_fields={"created_at": "created_at"}, default_date_field="created_at",
+        default_direction="desc", since_id=True,
+    ),
+    CollectionSpec(
+        "invoices", "/invoices.json", Invoices, records_key="invoices", count=250, site="ri",
+        date_fields=BASIC_DATE_FIELDS
+        | {"issue_date": "issue_date", "due_date": "due_date", "paid_date": "paid_date"},
+        day_columns=frozenset({"issue_date", "due_date", "paid_date"}),
+        default_date_field="due_date",
+        sorts={
+            "status": "status", "total_amount": "total_amount", "due_amount": "due_amount",
+            "created_at": "created_at", "updated_at": "updated_at", "issue_date": "issue_date",
+            "due_date": "due_date", "number": "number",
+        },
+        default_sort="number", default_direction="desc", flags=INVOICE_FLAGS,
+    ),
+    CollectionSpec(
+        # Ordered by sequence number. Without date_field, date filters use issue_date (the
+        # spec says created_at when only datetimes are given: not modelled).
+        "credit_notes", "/credit_notes.json", CreditNotes, records_key="credit_notes",
+        count=60, site="ri",
+        date_fields={**BASIC_DATE_FIELDS, **{d: d for d in ("issue_date", "applied_date")}},
+        day_columns=frozenset({"issue_date", "applied_date"}), default_date_field="issue_date",
+        default_sort="number", flags=CREDIT_NOTE_FLAGS,
+    ),
+    CollectionSpec(
+        "statements", "/statements.json", Statements, wrapper="statement", count=100,
+        site="legacy",
+        sorts={name: name for name in ("closed_at", "created_at", "opened_at", "settled_at")},
+        default_sort="created_at",
+    ),
+    CollectionSpec(
+        # The legacy spec: created_at order "then id within the same second", newest first;
+        # an id filter forces id order; since_date/until_date are whole days.
+        "transactions", "/transactions.json", Transactions, wrapper="transaction", count=400,
+        site="legacy", date_fields={"created_at": "created_at"}, default_date_field="created_at",
+        date_field_param=False, datetime_params=False, date_params=("since_date", "until_date"),
+        sort_param="order_by", sorts={"id": "pk", "created_at": "created_at"},
+        default_sort="created_at", default_direction="desc", since_id=True,
+    ),
+    CollectionSpec(
+        # Legacy invoices: only whole-day created_at filters, newest first, no direction.
+        "invoices", "/invoices.json", LegacyInvoices, wrapper="invoice", count=250,
+        site="legacy", date_fields={"created_at": "created_at"}, default_date_field="created_at",
+        date_field_param=False, datetime_params=False, default_direction="desc", direction=False,
+    ),
+)  # fmt: skip
+
+
+def active_specs(relationship_invoicing: bool) -> list[CollectionSpec]:
+    """The collections a site of one invoicing model has, in generation order."""
+    excluded = "legacy" if relationship_invoicing else "ri"
+    return [s for s in REGISTRY if s.site != excluded]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A list request reduced to what the table needs."""
+
+    order: str
+    descending: bool
+    where: str | None
+    bounds: tuple[int | None, int | None]
+    offset: int
+    limit: int
+    flags: frozenset[str]
+
+
+def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteClock) -> Plan:
+    """Read a list request's query the way Maxio does (raises QueryError for a 422)."""
+
+    def last(name: str) -> str | None:
+        values = params.get(name)
+        return values[-1] if values and values[-1] != "" else None
+
+    page = _positive_int(last("page"), 1, "page")
+    per_page = min(_positive_int(last("per_page"), spec.per_page, "per_page"), MAX_PER_PAGE)
+    if not spec.paged:
+        page, per_page = 1, 2**62
+    descending = spec.default_direction == "desc"
+    direction = (last("direction") or "").lower()
+    if spec.direction and direction in ("asc", "desc"):
+        descending = direction == "desc"
+    order = spec.sorts.get(last(spec.sort_param) or "", spec.default_sort)
+    where, bounds = _date_filter(spec, last, clock)
+    since_id, max_id = last("since_id"), last("max_id")
+    if spec.since_id and (since_id or max_id):
+        where = order = "pk"
+        bounds = (_int(since_id, "since_id"), _int(max_id, "max_id"))
+    flags = {f for f in spec.flags if (last(f) or "").lower() in ("true", "1")}
+    for value in [*params.get("include[]", ()), *params.get("include", ())]:
+        flags.update(v for v in value.split(",") if v in spec.includes)
+    return Plan(order, descending, where, bounds, (page - 1) * per_page, per_page, frozenset(flags))
+
+
+def run(table: Table, p: Plan) -> list[int]:
+    """The rows of one page."""
+    return table.select(
+        p.order, p.descending, where=p.where, bounds=p.bounds, offset=p.offset, limit=p.limit
+    )
+
+
+def _date_filter(
+    spec: CollectionSpec, last: Callable[[str], str | None], clock: SiteClock
+) -> tuple[str | None, tuple[int | None, int | None]]:
+    def param(name: str) -> str:
+        return f"filter[{name}]" if spec.filter_style else name
+
+    name = (last(param("date_field")) if spec.date_field_param else None) or spec.default_date_field
+    column = spec.date_fields.get(name or "")
+    if column is None:
+        return None, (None, None)  # Maxio ignores a date_field it does not support
+    is_day = column in spec.day_columns
+    bounds: list[int | None] = [None, None]
+    for i, (dt_param, day_param) in enumerate(
+        zip(("start_datetime", "end_datetime"), spec.date_params, strict=True)
+    ):
+        dt_text = last(param(dt_param)) if spec.datetime_params and not is_day else None
+        day_text = last(param(day_param))
+        if dt_text is not None:
+            moment = clock.parse_datetime(dt_text)
+            if moment is None:
+                raise QueryError(f"{dt_param} is not a valid datetime: {dt_text!r}")
+            # Records have whole seconds: round inward to keep both ends inclusive.
+            bounds[i] = math.ceil(moment) if i == 0 else math.floor(moment)
+        elif day_text is not None:
+            day = parse_date(day_text)
+            if day is None:
+                raise QueryError(f"{day_param} is not a valid date (YYYY-MM-DD): {day_text!r}")
+            bounds[i] = day.toordinal() if is_day else clock.day_bounds(day)[i]
+    if bounds == [None, None]:
+        return None, (None, None)
+    return column, (bounds[0], bounds[1])
+
+
+def _int(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise QueryError(f"{name} must be an integer") from None
+
+
+def _positive_int(text: str | None, default: int, name: str) -> int:
+    value = _int(text, name)
+    if value is None:
+        return default
+    if value < 1:
+        raise QueryError(f"{name} must be greater than or equal to 1")
+    return value

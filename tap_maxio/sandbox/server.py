@@ -1,0 +1,423 @@
+"""The HTTP side: routing, auth, injected faults, the request log, and site mutations."""
+
+# ruff: noqa: S311 -- seeded, reproducible randomness is the point; nothing here is secret
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from .collections import CollectionSpec, QueryError, active_specs, plan, run
+from .config import SandboxConfig
+from .data import Dataset, Record, render_site
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import TracebackType
+
+RATE_LIMITED = "This request has been rate limited due to a usage violation."
+ACCESS_DENIED = "HTTP Basic: Access denied."
+SERVER_ERRORS = (500, 502, 503, 504, 521, 522, 524)
+_SERVER_ERROR_TEXT = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    521: "Web server is down",
+    522: "Connection timed out",
+    524: "A timeout occurred",
+}
+RESET = 0
+"""Status logged for a connection closed without a response."""
+
+Key = int | str
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """One request as the server saw it, and the status it got (0: connection reset)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The site's records at one moment."""
+
+    keys: dict[str, frozenset[Key]]
+    updated_at: dict[str, dict[Key, int]]
+    """Per record, updated_at (created_at where a collection has none) as a UTC epoch."""
+    seqs: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    body: str | None = None
+    retry_after: float | str | None = None
+    reset: bool = False
+
+
+class Sandbox:
+    """A fake Maxio site on 127.0.0.1, seeded at construction, served from start()."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        """Seed the site now (seconds for half a million records); serve from start()."""
+        self.config = cfg = config or SandboxConfig()
+        specs = active_specs(cfg.relationship_invoicing)
+        known = {s.name for s in active_specs(True)} | {s.name for s in active_specs(False)}
+        unknown = set(cfg.counts) - known
+        if unknown:
+            raise ValueError(f"unknown collections in counts: {sorted(unknown)}")
+        self.specs: dict[str, CollectionSpec] = {s.name: s for s in specs}
+        self._routes = {s.path: s for s in specs}
+        self.data = Dataset(
+            cfg, [(s.name, s.factory, cfg.counts.get(s.name, s.count)) for s in specs]
+        )
+        self.requests: list[RequestLog] = []
+        self._data_lock = threading.RLock()
+        self._state_lock = threading.Lock()  # log, faults, counters: never held while sleeping
+        self._scripted: deque[_Fault] = deque()
+        self._fault_rng = random.Random(f"{cfg.seed}/faults")
+        self._server_errors = 0
+        self._in_flight = 0
+        self._list_requests = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Serve on the configured host and port in a daemon thread."""
+        if self._server is not None:
+            return self
+        with self._data_lock:
+            for spec in self.specs.values():  # build the usual indexes before the first request
+                table = self.data.table(spec.name)
+                table.index(spec.default_sort, spec.default_direction == "desc")
+                if "updated_at" in table.cols:
+                    table.index("updated_at")
+        handler = type("Handler", (_Handler,), {"sandbox": self})
+        self._server = _Server((self.config.host, self.config.port), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="maxio-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        """Start serving."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop serving."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port served on (the real one when 0 was asked for)."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. http://127.0.0.1:8080."""
+        return f"http://{self.config.host}:{self.port}"
+
+    # --- scripting and inspection ---------------------------------------------------------
+
+    def clear_log(self) -> None:
+        """Forget the requests logged so far."""
+        with self._state_lock:
+            self.requests.clear()
+
+    def fail_next(
+        self,
+        status: int = 429,
+        times: int = 1,
+        body: str | None = None,
+        retry_after: float | str | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Answer the next `times` requests (any path) with this, before random faults."""
+        with self._state_lock:
+            self._scripted.extend(_Fault(status, body, retry_after, reset) for _ in range(times))
+
+    def clear_faults(self) -> None:
+        """Drop scripted faults not served yet (random rates stay as configured)."""
+        with self._state_lock:
+            self._scripted.clear()
+
+    def mutate(
+        self, updates: int = 5, creates: int = 2, collection: str | None = None
+    ) -> dict[str, set[Key]]:
+        """Edit `updates` random records and add `creates` new ones, at the server's now.
+
+        Applies to one collection, or to every one that churns; returns the keys touched.
+        """
+        if collection is not None and collection not in self.specs:
+            raise ValueError(f"this site has no collection {collection!r}")
+        with self._data_lock:
+            return self._mutate(updates, creates, collection)
+
+    def snapshot(self) -> Snapshot:
+        """Every record's key and updated_at, to compare with later."""
+        with self._data_lock:
+            keys: dict[str, frozenset[Key]] = {}
+            stamps: dict[str, dict[Key, int]] = {}
+            for name, f in self.data.factories.items():
+                col = f.table.cols["updated_at" if "updated_at" in f.table.cols else "created_at"]
+                stamps[name] = {f.key(r): col[r] for r in range(len(f.table))}
+                keys[name] = frozenset(stamps[name])
+            seqs = {name: f.table.seq for name, f in self.data.factories.items()}
+        return Snapshot(keys, stamps, seqs)
+
+    def changed_since(self, snapshot: Snapshot) -> dict[str, set[Key]]:
+        """Keys created or updated after the snapshot, per collection."""
+        with self._data_lock:
+            out: dict[str, set[Key]] = {}
+            for name, f in self.data.factories.items():
+                since = snapshot.seqs.get(name, 0)
+                seq = f.table.cols["_seq"]
+                out[name] = {f.key(r) for r in range(len(f.table)) if seq[r] > since}
+            return out
+
+    def records(self, collection: str, flags: Iterable[str] | None = None) -> list[Record]:
+        """Current records as served, in creation order.
+
+        By default with every optional array and include; `flags=()` gives the shape of
+        a list request without flags.
+        """
+        spec = self.specs[collection]
+        wanted = frozenset((*spec.flags, *spec.includes) if flags is None else flags)
+        with self._data_lock:
+            f = self.data.factories[collection]
+            return [f.render(r, wanted) for r in range(len(f.table))]
+
+    def key(self, collection: str, record: Record) -> Key:
+        """The primary key of a record: id, or uid for relationship-invoicing invoices."""
+        key: Key = record[self.specs[collection].factory.key_field]
+        return key
+
+    # --- serving ----------------------------------------------------------------------
+
+    def _handle(self, h: _Handler) -> None:
+        cfg = self.config
+        split = urlsplit(h.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        reply = _Reply(
+            h, self, RequestLog(h.command, split.path, query, dict(h.headers.items()), 0)
+        )
+        host = (h.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        if cfg.expected_host and host != cfg.expected_host.lower():
+            return reply.send(404, b"")
+        with self._state_lock:
+            self._in_flight += 1
+            over = cfg.max_in_flight is not None and self._in_flight > cfg.max_in_flight
+        try:
+            if over:
+                return reply.text(429, RATE_LIMITED)
+            if cfg.latency > 0:
+                time.sleep(cfg.latency)
+            fault = self._next_fault()
+            if fault is not None:
+                return reply.fault(fault)
+            try:
+                self._route(reply, split.path, query)
+            except (ConnectionError, TimeoutError):
+                raise
+            except Exception:
+                # A bug of the sandbox, not a fault it plays: say so loudly.
+                traceback.print_exc()
+                reply.text(500, "sandbox error:\n" + traceback.format_exc())
+        finally:
+            with self._state_lock:
+                self._in_flight -= 1
+
+    def _route(self, reply: _Reply, path: str, query: dict[str, list[str]]) -> None:
+        spec = self._routes.get(path)
+        if spec is None and path != "/site.json":
+            return reply.send(404, b"")
+        if not self._authorized(reply.h):
+            return reply.text(401, ACCESS_DENIED, {"WWW-Authenticate": 'Basic realm="Application"'})
+        if reply.h.command != "GET":
+            return reply.send(405, b"")
+        if spec is None:
+            return reply.json(200, {"site": render_site(self.data)})
+        try:
+            p = plan(spec, query, self.data.clock)
+        except QueryError as e:
+            return reply.json(422, {"errors": [str(e)]})
+        with self._data_lock:
+            self._list_requests += 1
+            every = self.config.mutate_every
+            if every and self._list_requests % every == 0:
+                self._mutate(3, 1, spec.name)
+            factory = self.data.factories[spec.name]
+            records = [factory.render(r, p.flags) for r in run(factory.table, p)]
+        reply.json(200, spec.envelope(records))
+
+    def _authorized(self, h: _Handler) -> bool:
+        scheme, _, encoded = (h.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, _password = (
+                base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return user == self.config.api_key
+
+    def _next_fault(self) -> _Fault | None:
+        cfg = self.config
+        with self._state_lock:
+            if self._scripted:
+                return self._scripted.popleft()
+            if not (cfg.rate_429 or cfg.rate_5xx or cfg.rate_reset):
+                return None
+            roll = self._fault_rng.random()
+            if roll < cfg.rate_429:
+                return _Fault(429)
+            if roll < cfg.rate_429 + cfg.rate_5xx:
+                status = SERVER_ERRORS[self._server_errors % len(SERVER_ERRORS)]
+                self._server_errors += 1
+                return _Fault(status)
+            if roll < cfg.rate_429 + cfg.rate_5xx + cfg.rate_reset:
+                return _Fault(RESET, reset=True)
+        return None
+
+    def _mutate(self, updates: int, creates: int, collection: str | None) -> dict[str, set[Key]]:
+        factories = self.data.factories
+        names = [collection] if collection else [n for n, f in factories.items() if f.churns]
+        now = self.data.now()
+        rng = self.data.mutation_rng
+        touched: dict[str, set[Key]] = {}
+        for name in names:
+            f = factories[name]
+            keys = touched[name] = set()
+            if "updated_at" in f.table.cols:
+                for row in rng.sample(range(len(f.table)), min(updates, len(f.table))):
+                    f.change(row, rng, now)
+                    keys.add(f.key(row))
+            for _ in range(creates):
+                keys.add(f.key(f.create(rng, now)))
+        return touched
+
+    def _log(self, entry: RequestLog) -> None:
+        with self._state_lock:
+            self.requests.append(entry)
+
+
+class _Reply:
+    """Writes one response (or a reset) and logs the request with its status."""
+
+    def __init__(self, h: _Handler, sandbox: Sandbox, entry: RequestLog) -> None:
+        self.h = h
+        self.sandbox = sandbox
+        self.entry = entry
+
+    def send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._log(status)
+        h = self.h
+        h.send_response(status)
+        if content_type:
+            h.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+        self.send(status, text.encode(), "text/plain; charset=utf-8", headers)
+
+    def json(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self.send(status, body, "application/json; charset=utf-8")
+
+    def fault(self, fault: _Fault) -> None:
+        if fault.reset:
+            self._log(RESET)
+            conn = self.h.connection
+            # Linger 0: close() sends RST, as a dropped connection does, instead of FIN.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            self.h.close_connection = True
+            return
+        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+        body = fault.body
+        if body is None:
+            body = RATE_LIMITED if fault.status == 429 else _SERVER_ERROR_TEXT.get(fault.status, "")
+        if body.startswith(("{", "[")):
+            self.send(fault.status, body.encode(), "application/json; charset=utf-8", headers)
+        else:
+            self.text(fault.status, body, headers)
+
+    def _log(self, status: int) -> None:
+        e = self.entry
+        self.sandbox._log(RequestLog(e.method, e.path, e.query, e.headers, status))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-response (or a reset we made) is not a server error.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a client's session expects
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
+    sandbox: Sandbox
+
+    def do_GET(self) -> None:
+        self.sandbox._handle(self)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the request log is Sandbox.requests

@@ -1,0 +1,458 @@
+"""The fake Maxio site behaves the way API-NOTES.md says the real one does."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from tap_maxio.sandbox import REGISTRY, Sandbox, SandboxConfig
+
+KEY = "sandbox-key"
+AUTH = (KEY, "x")
+HISTORY_END = "2025-06-01T00:00:00+00:00"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config(**overrides) -> SandboxConfig:
+    values = {
+        "api_key": KEY,
+        "seed": 11,
+        "counts": {"subscriptions": 260, "customers": 120, "invoices": 230},
+        "history_end": HISTORY_END,
+    }
+    values.update(overrides)
+    return SandboxConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def site():
+    with Sandbox(config()) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def legacy():
+    with Sandbox(config(relationship_invoicing=False, counts={"transactions": 120})) as sb:
+        yield sb
+
+
+def get(sb: Sandbox, path: str, **params) -> requests.Response:
+    return requests.get(sb.url + path, params=params, auth=AUTH, timeout=10)
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def walk(sb: Sandbox, path: str, wrapper: str, per_page: int, **params) -> list[dict]:
+    """Every page of a list, in order."""
+    rows: list[dict] = []
+    for page in range(1, 1000):
+        got = get(sb, path, page=page, per_page=per_page, **params).json()
+        if not got:
+            return rows
+        rows += [item[wrapper] for item in got]
+    raise AssertionError("never reached the end")
+
+
+# --- auth, routing, envelopes, paging --------------------------------------------------
+
+
+def test_bad_or_missing_key_gets_plain_text_401(site):
+    for auth in (None, ("wrong", "x")):
+        r = requests.get(f"{site.url}/subscriptions.json", auth=auth, timeout=10)
+        assert r.status_code == 401
+        assert r.headers["Content-Type"].startswith("text/plain")
+        assert r.text == "HTTP Basic: Access denied."
+    assert requests.get(f"{site.url}/site.json", auth=(KEY, "any"), timeout=10).status_code == 200
+
+
+def test_unknown_path_is_an_empty_404(site):
+    for path in ("/nope.json", "/subscriptions", "/statements.json", "/transactions.json"):
+        r = get(site, path)
+        assert (r.status_code, r.content) == (404, b"")
+
+
+def test_envelopes_and_keys(site):
+    assert get(site, "/site.json").json()["site"]["relationship_invoicing_enabled"] is True
+    subs = get(site, "/subscriptions.json").json()
+    assert len(subs) == 20
+    assert all(list(item) == ["subscription"] for item in subs)
+    assert isinstance(subs[0]["subscription"]["id"], int)
+    customers = get(site, "/customers.json").json()
+    assert len(customers) == 50  # customers page by 50
+    assert all(list(item) == ["customer"] for item in customers)
+    invoices = get(site, "/invoices.json").json()
+    assert list(invoices) == ["invoices"]
+    row = invoices["invoices"][0]
+    assert "id" not in row
+    assert re.fullmatch(r"inv_[2-9b-z]{13}", row["uid"])
+    assert re.fullmatch(r"\d+\.\d\d", row["total_amount"])
+
+
+@pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: f"{s.name}-{s.site}")
+def test_every_registered_list_answers_in_its_envelope(site, legacy, spec):
+    sb = legacy if spec.site == "legacy" else site
+    body = get(sb, spec.path, per_page=3).json()
+    if spec.wrapper:
+        assert isinstance(body, list)
+        assert body
+        assert all(list(item) == [spec.wrapper] for item in body)
+        records = [item[spec.wrapper] for item in body]
+    else:
+        assert list(body) == [spec.records_key]
+        records = body[spec.records_key]
+    assert records
+    key = spec.factory.key_field
+    assert all(r[key] for r in records)
+    assert "id" in records[0] or key == "uid"
+
+
+def test_per_page_is_capped_at_200(site):
+    assert len(get(site, "/subscriptions.json", per_page=500).json()) == 200
+    assert len(get(site, "/subscriptions.json", per_page=7).json()) == 7
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "two"])
+def test_bad_page_is_a_422(site, page):
+    r = get(site, "/subscriptions.json", page=page)
+    assert r.status_code == 422
+    assert isinstance(r.json()["errors"][0], str)
+
+
+def test_past_the_end_is_an_empty_page(site):
+    assert get(site, "/subscriptions.json", page=99, per_page=200).json() == []
+    assert get(site, "/invoices.json", page=99, per_page=200).json() == {"invoices": []}
+
+
+def test_invoice_sub_arrays_only_when_asked(site):
+    arrays = ("line_items", "discounts", "taxes", "credits", "payments", "refunds", "custom_fields")
+    bare = get(site, "/invoices.json").json()["invoices"]
+    assert not any(a in row for row in bare for a in arrays)
+    some = get(site, "/invoices.json", line_items="true").json()["invoices"]
+    assert all("line_items" in row and "taxes" not in row for row in some)
+    full = get(site, "/invoices.json", **dict.fromkeys(arrays, "true")).json()["invoices"]
+    assert all(all(a in row for a in arrays) for row in full)
+    assert all(row["line_items"] for row in full)
+
+
+def test_subscriptions_reference_existing_customers_and_products(site):
+    customers = {c["id"] for c in site.records("customers")}
+    for sub in site.records("subscriptions"):
+        assert sub["customer"]["id"] in customers
+        assert sub["product"]["product_family"]["id"]
+        assert ("credit_card" in sub) + ("bank_account" in sub) <= 1
+
+
+def test_seeding_is_deterministic():
+    a = Sandbox(config(counts={"subscriptions": 40, "customers": 20, "invoices": 30}))
+    b = Sandbox(config(counts={"subscriptions": 40, "customers": 20, "invoices": 30}))
+    c = Sandbox(config(counts={"subscriptions": 40, "customers": 20, "invoices": 30}, seed=12))
+    for name in ("subscriptions", "customers", "invoices"):
+        assert a.records(name) == b.records(name)
+        assert a.records(name) != c.records(name)
+
+
+# --- dates and time zones -------------------------------------------------------------
+
+
+def _lonely(sb: Sandbox, collection: str) -> dict:
+    """A record whose updated_at second no other record has."""
+    records = sb.records(collection)
+    counts = Counter(r["updated_at"] for r in records)
+    return next(r for r in records if counts[r["updated_at"]] == 1 and r["updated_at"][-6] == "-")
+
+
+def _ids(sb: Sandbox, start: str, end: str, **params) -> set[int]:
+    query = {"date_field": "updated_at", "start_datetime": start, "end_datetime": end}
+    got = get(sb, "/subscriptions.json", per_page=200, **query, **params).json()
+    return {item["subscription"]["id"] for item in got}
+
+
+def test_datetime_bounds_are_inclusive_and_offset_aware(site):
+    record = _lonely(site, "subscriptions")
+    stamp = record["updated_at"]  # rendered in the site's zone, e.g. ...-05:00
+    wall = stamp[:19]
+    assert record["id"] in _ids(site, stamp, stamp)  # both ends inclusive
+    assert record["id"] in _ids(site, wall, wall)  # no offset: the site's own zone
+    assert record["id"] not in _ids(site, wall + "+00:00", wall + "+00:00")
+    utc = instant(stamp).isoformat()
+    assert record["id"] in _ids(site, utc, utc)
+    # An unencoded "+" arrives as a space; it still means +00:00.
+    raw = f"date_field=updated_at&start_datetime={utc}&end_datetime={utc}&per_page=200"
+    got = requests.get(f"{site.url}/subscriptions.json?{raw}", auth=AUTH, timeout=10).json()
+    assert record["id"] in {item["subscription"]["id"] for item in got}
+    later = datetime.fromtimestamp(instant(stamp).timestamp() + 1, timezone.utc).isoformat()
+    assert record["id"] not in _ids(site, later, later)
+
+
+def test_whole_day_filters_use_the_site_zone(site):
+    record = _lonely(site, "subscriptions")
+    day = record["updated_at"][:10]  # the local date
+    got = get(
+        site,
+        "/subscriptions.json",
+        per_page=200,
+        date_field="updated_at",
+        start_date=day,
+        end_date=day,
+    )
+    rows = [item["subscription"] for item in got.json()]
+    assert record["id"] in {r["id"] for r in rows}
+    assert all(r["updated_at"][:10] == day for r in rows)
+
+
+def test_unsupported_date_field_is_ignored(site):
+    narrow = {"start_datetime": "2021-01-01T00:00:00Z", "end_datetime": "2021-01-01T00:00:01Z"}
+    assert get(site, "/subscriptions.json", date_field="updated_at", **narrow).json() == []
+    everything = get(
+        site, "/subscriptions.json", per_page=200, date_field="nonsense", **narrow
+    ).json()
+    assert len(everything) == 200
+    # Invoices take datetimes only with created_at/updated_at.
+    invoices = get(site, "/invoices.json", per_page=200, date_field="issue_date", **narrow).json()
+    assert len(invoices["invoices"]) == 200
+
+
+def test_invoice_day_fields_filter_whole_days(site):
+    day = site.records("invoices")[50]["issue_date"]
+    got = get(
+        site, "/invoices.json", per_page=200, date_field="issue_date", start_date=day, end_date=day
+    )
+    rows = got.json()["invoices"]
+    assert rows
+    assert {r["issue_date"] for r in rows} == {day}
+
+
+def test_offsets_follow_dst_and_records_straddle_it(site):
+    stamps = [r["updated_at"] for r in site.records("subscriptions")]
+    assert {s[-6:] for s in stamps} == {"-05:00", "-04:00"}
+    # Spring forward: 01:59:59 EST is followed by 03:00:00 EDT.
+    assert any(s.endswith("T01:59:59-05:00") for s in stamps)
+    assert any(s.endswith("T03:00:00-04:00") for s in stamps)
+    # Fall back: 01:xx happens twice, once per offset.
+    assert any(re.search(r"T01:\d\d:\d\d-04:00$", s) for s in stamps)
+    assert any(re.search(r"T01:\d\d:\d\d-05:00$", s) for s in stamps)
+
+
+def test_tied_batch_shares_one_second(site):
+    for name in ("subscriptions", "customers", "invoices"):
+        counts = Counter(instant(r["updated_at"]) for r in site.records(name))
+        assert counts.most_common(1)[0][1] >= 30
+
+
+# --- ordering ---------------------------------------------------------------------------
+
+
+def test_updated_at_sort_is_stable_and_complete(site):
+    params = {"sort": "updated_at", "direction": "asc"}
+    first = walk(site, "/subscriptions.json", "subscription", 17, **params)
+    again = walk(site, "/subscriptions.json", "subscription", 17, **params)
+    assert [r["id"] for r in first] == [r["id"] for r in again]
+    keys = [(instant(r["updated_at"]), r["id"]) for r in first]
+    assert keys == sorted(keys)  # ties broken by id ascending
+    assert len(set(keys)) == len(keys) == 260
+
+
+def test_invoice_ties_break_by_uid(site):
+    rows: list[dict] = []
+    for page in range(1, 100):
+        params = {"sort": "updated_at", "direction": "asc", "per_page": 13, "page": page}
+        got = get(site, "/invoices.json", **params).json()["invoices"]
+        if not got:
+            break
+        rows += got
+    keys = [(instant(r["updated_at"]), r["uid"]) for r in rows]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys) == 230
+    assert max(Counter(k[0] for k in keys).values()) >= 30  # the tie is really exercised
+
+
+def test_default_orders(site):
+    subs = [item["subscription"] for item in get(site, "/subscriptions.json", per_page=200).json()]
+    keys = [(-instant(s["created_at"]).timestamp(), s["id"]) for s in subs]
+    assert keys == sorted(keys)  # signup date, newest first
+    customers = [i["customer"]["id"] for i in get(site, "/customers.json").json()]
+    assert customers == sorted(customers)
+    newest = [i["customer"]["id"] for i in get(site, "/customers.json", direction="desc").json()]
+    assert newest == sorted(newest, reverse=True)
+    numbers = [i["sequence_number"] for i in get(site, "/invoices.json").json()["invoices"]]
+    assert numbers == sorted(numbers, reverse=True)
+
+
+# --- legacy site ----------------------------------------------------------------------------
+
+
+def test_legacy_site_shapes(legacy):
+    assert get(legacy, "/site.json").json()["site"]["relationship_invoicing_enabled"] is False
+    invoices = get(legacy, "/invoices.json").json()
+    assert all(list(item) == ["invoice"] for item in invoices)
+    assert all(isinstance(item["invoice"]["id"], int) for item in invoices)
+    statements = get(legacy, "/statements.json").json()
+    assert statements and all(list(item) == ["statement"] for item in statements)
+
+
+def test_legacy_transactions_since_id_is_inclusive(legacy):
+    newest_first = [i["transaction"]["id"] for i in get(legacy, "/transactions.json").json()]
+    assert newest_first == sorted(newest_first, reverse=True)
+    pivot = sorted(r["id"] for r in legacy.records("transactions"))[40]
+    got = get(legacy, "/transactions.json", since_id=pivot, direction="asc", per_page=10).json()
+    ids = [i["transaction"]["id"] for i in got]
+    assert ids[0] == pivot
+    assert ids == sorted(ids)
+
+
+def test_events_since_id_and_direction(site):
+    newest_first = [i["event"]["id"] for i in get(site, "/events.json").json()]
+    assert newest_first == sorted(newest_first, reverse=True)
+    pivot = newest_first[5]
+    got = get(site, "/events.json", since_id=pivot, direction="asc").json()
+    assert [i["event"]["id"] for i in got][:1] == [pivot]
+    assert len(get(site, "/events.json", since_id=pivot, per_page=200).json()) == 6
+
+
+def test_coupons_take_filters_as_filter_brackets(site):
+    created = [instant(c["created_at"]) for c in site.records("coupons")]
+    start = min(created).isoformat()
+    params = {"filter[date_field]": "created_at", "filter[start_datetime]": start}
+    assert len(get(site, "/coupons.json", **params).json()) == len(created)
+    params["filter[end_datetime]"] = start
+    assert len(get(site, "/coupons.json", **params).json()) == created.count(min(created))
+
+
+def test_credit_notes_sub_arrays_only_when_asked(site):
+    bare = get(site, "/credit_notes.json").json()["credit_notes"]
+    assert bare and not any("line_items" in r or "applications" in r for r in bare)
+    full = get(site, "/credit_notes.json", line_items="true", applications="true").json()
+    assert all("line_items" in r and "applications" in r for r in full["credit_notes"])
+    assert all(r["uid"].startswith("cn_") for r in full["credit_notes"])
+
+
+# --- faults ------------------------------------------------------------------------------
+
+
+def test_fail_next_429_with_retry_after_then_recovers(site):
+    site.clear_log()
+    site.fail_next(status=429, times=2, retry_after=7)
+    for _ in range(2):
+        r = get(site, "/site.json")
+        assert r.status_code == 429
+        assert r.headers["Retry-After"] == "7"
+        assert r.text == "This request has been rate limited due to a usage violation."
+    assert get(site, "/site.json").status_code == 200
+    assert [e.status for e in site.requests] == [429, 429, 200]
+
+
+def test_reset_closes_without_a_response(site):
+    site.clear_log()
+    site.fail_next(reset=True)
+    with pytest.raises(requests.ConnectionError):
+        get(site, "/customers.json")
+    assert get(site, "/customers.json").status_code == 200
+    assert [e.status for e in site.requests] == [0, 200]
+
+
+def test_random_5xx_cycle_through_gateway_codes():
+    with Sandbox(config(rate_5xx=1.0, counts={"subscriptions": 5})) as sb:
+        statuses = [get(sb, "/site.json").status_code for _ in range(8)]
+    assert statuses == [500, 502, 503, 504, 521, 522, 524, 500]
+
+
+def test_over_max_in_flight_gets_429():
+    with Sandbox(config(max_in_flight=2, latency=0.3, counts={"subscriptions": 5})) as sb:
+        results: list[int] = []
+        lock = threading.Lock()
+
+        def hit() -> None:
+            status = get(sb, "/site.json").status_code
+            with lock:
+                results.append(status)
+
+        threads = [threading.Thread(target=hit) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(results).count(200) >= 2
+    assert 429 in results
+
+
+def test_expected_host_mismatch_is_404():
+    with Sandbox(config(expected_host="acme.chargify.com", counts={"subscriptions": 5})) as sb:
+        wrong = get(sb, "/site.json")
+        assert (wrong.status_code, wrong.content) == (404, b"")
+        right = requests.get(
+            f"{sb.url}/site.json", auth=AUTH, headers={"Host": "acme.chargify.com"}, timeout=10
+        )
+        assert right.status_code == 200
+
+
+# --- a changing site --------------------------------------------------------------------
+
+
+def test_mutate_bumps_updated_at_to_now_and_is_reported():
+    with Sandbox(config()) as sb:
+        before = sb.snapshot()
+        started = int(time.time())
+        touched = sb.mutate(updates=4, creates=2, collection="subscriptions")
+        finished = int(time.time())
+        changed = sb.changed_since(before)
+        assert changed["subscriptions"] == touched["subscriptions"]
+        assert len(touched["subscriptions"]) == 6
+        assert not changed["customers"]
+        assert len(touched["subscriptions"] - before.keys["subscriptions"]) == 2
+        by_id = {r["id"]: r for r in sb.records("subscriptions")}
+        for key in touched["subscriptions"]:
+            stamp = by_id[key]["updated_at"]
+            assert stamp[-6:] in ("-05:00", "-04:00")  # still rendered in the site's zone
+            assert started <= instant(stamp).timestamp() <= finished
+
+
+def test_mutate_every_kth_list_request():
+    with Sandbox(config(mutate_every=2)) as sb:
+        before = sb.snapshot()
+        get(sb, "/customers.json")
+        get(sb, "/site.json")  # not a list: not counted
+        assert not any(sb.changed_since(before).values())
+        get(sb, "/customers.json")
+        assert sb.changed_since(before)["customers"]
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_cli_serves_until_sigterm():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tap_maxio.sandbox", "--port", "0", "--api-key", "K",
+         "--subscriptions", "30", "--customers", "10", "--invoices", "20"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        m = re.fullmatch(
+            r"Maxio sandbox for site 'acme' at (http://127\.0\.0\.1:\d+) \(api key: K\)\n", line
+        )
+        assert m, line
+        site = requests.get(f"{m[1]}/site.json", auth=("K", "x"), timeout=10)
+        assert site.json()["site"]["subdomain"] == "acme"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_records_are_json_ready(site):
+    json.dumps(site.records("subscriptions")[:5])
