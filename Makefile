@@ -20,7 +20,7 @@ install: $(BIN)/tap-maxio .meltano/installed
 lint: $(BIN)/tap-maxio
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy tap_maxio scripts
+	$(BIN)/mypy tap_maxio scripts benchmarks
 
 test: install lint
 	$(BIN)/python -m pytest -W error
