@@ -215,11 +215,20 @@ def generate_all(
     specs: dict[str, Any] = {}
     schemas: dict[str, Schema] = {}
     for name, stream in streams.items():
-        source = stream.get("schema_source", "default")
-        if source not in specs:
-            specs[source] = load_spec(spec_paths[source])
-        ref = f"#/components/schemas/{stream['schema']}"
-        schema = record_schema(convert({"$ref": ref}, specs[source]), stream["primary_key"])
+        # Fields the tap adds (parent ids, partition keys), or a whole schema
+        # where the API's records are bare values with no component.
+        added = {k: {"type": [v]} for k, v in stream.get("fields", {}).items()}
+        component: Schema = {"type": ["object"], "properties": {}}
+        if "schema" in stream:
+            source = stream.get("schema_source", "default")
+            if source not in specs:
+                specs[source] = load_spec(spec_paths[source])
+            component = convert({"$ref": f"#/components/schemas/{stream['schema']}"}, specs[source])
+        if added:
+            branches = component.get("anyOf", [component])
+            for branch in branches:
+                branch["properties"] = {**added, **branch.get("properties", {})}
+        schema = record_schema(component, stream["primary_key"])
         # Fields the spec lists but the API never returns (API-NOTES), e.g. invoices' id.
         for field in stream.get("omit", []):
             del schema["properties"][field]

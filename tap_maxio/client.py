@@ -19,7 +19,7 @@ from singer_sdk.streams.rest import PageContext
 from tap_maxio.auth import authenticator
 from tap_maxio.pagination import MaxioPaginator
 from tap_maxio.retries import call_with_retries, is_retriable_status
-from tap_maxio.windows import PageRequest, Window, WindowReader, to_utc_second
+from tap_maxio.windows import Page, PageRequest, Window, WindowReader, to_utc_second
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -32,6 +32,8 @@ if t.TYPE_CHECKING:
 
 #: The earliest a site can hold data; the first sync without start_date reads from it.
 EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
+#: State key of the bookmark of streams whose records carry no timestamp.
+WINDOW_BOOKMARK = "window_end"
 #: Seconds between two progress lines of one stream.
 PROGRESS_EVERY = 5.0
 
@@ -45,6 +47,15 @@ class IdCursor:
 
 class MaxioAPIError(FatalAPIError):
     """An error the API will give again: the message says what to fix."""
+
+    def __init__(self, message: str, status: int) -> None:
+        """Keep the status, which decides whether the stream is skipped."""
+        super().__init__(message)
+        self.status = status
+
+
+#: Statuses that skip one stream (the site lacks the endpoint or the feature).
+SKIPPED_STATUSES = frozenset({HTTPStatus.NOT_FOUND, HTTPStatus.UNPROCESSABLE_ENTITY})
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -76,6 +87,24 @@ def api_error_text(response: requests.Response) -> str:
     return str(errors)[:300]
 
 
+class _LazyPage:
+    """A window's page held as bytes until its records are emitted."""
+
+    def __init__(self, stream: MaxioStream, content: bytes, stamps: list[str | None]) -> None:
+        self.stream = stream
+        self.content = content
+        self._stamps = stamps
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def stamps(self) -> list[datetime]:
+        return [parse_timestamp(s) if s else EPOCH for s in self._stamps]
+
+    def records(self) -> list[dict]:
+        return self.stream.extract_records(msgspec.json.decode(self.content))
+
+
 class MaxioStream(RESTStream[t.Any]):
     """A Maxio list endpoint, read as its declaration in streams.toml says."""
 
@@ -99,16 +128,42 @@ class MaxioStream(RESTStream[t.Any]):
     invoicing: str | None = None
     #: Whether `since_id` returns the record with that id too.
     since_id_inclusive: bool = True
+    #: "filter": the date filter is spelled filter[date_field]=... and so on.
+    filter_style: str = "plain"
+    #: Records are bare values, each made a record {"<scalar>": value}.
+    scalar: str | None = None
+    #: Child context key -> field of the parent record it is taken from.
+    context_fields: t.ClassVar[dict[str, str]] = {}
+    #: Context values a parent must have for this child to be read.
+    only_when: t.ClassVar[dict[str, list[t.Any]]] = {}
+    #: Contexts the stream is read for, one after another.
+    partition_list: t.ClassVar[list[dict] | None] = None
+    #: Context keys a bookmark is kept per (None: the SDK's default).
+    state_keys: t.ClassVar[list[str] | None] = None
 
     def __init__(self, tap: TapMaxio, *args: t.Any, **kwargs: t.Any) -> None:
         """Keep the tap, which holds the site's connection and throttle."""
         super().__init__(tap, *args, **kwargs)
         self.site = tap
+        if self.state_keys is not None:
+            self.state_partitioning_keys = self.state_keys
 
     @property
     def is_sorted(self) -> bool:
         """Windows are emitted in time order, so a bookmark is a resume point."""
         return self.replication in {"updated_at", "since_id"}
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        """The declared partitions, if any."""
+        return self.partition_list
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
+        """Only the parent ids (and kind) the children need: small contexts."""
+        fields: dict[str, str] = {}
+        for child in self.child_streams:
+            fields.update(t.cast("MaxioStream", child).context_fields)
+        return {key: record.get(field) for key, field in fields.items()}
 
     @property
     def url_base(self) -> str:
@@ -151,7 +206,7 @@ class MaxioStream(RESTStream[t.Any]):
         if is_retriable_status(status):
             raise RetriableAPIError(self.response_error_message(response), response)
         if status >= HTTPStatus.BAD_REQUEST:
-            raise MaxioAPIError(self.response_error_message(response))
+            raise MaxioAPIError(self.response_error_message(response), status)
 
     def response_error_message(self, response: requests.Response) -> str:
         """Say what failed and what to check, without headers or credentials."""
@@ -193,12 +248,14 @@ class MaxioStream(RESTStream[t.Any]):
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window
             params.update(self.tie_param if next_page_token.tie_order else self.sort_param)
-            params.update(
-                date_field="updated_at",
-                start_datetime=utc_iso(window.start),
-                end_datetime=utc_iso(window.end),
-                page=next_page_token.page,
-            )
+            bounds = {
+                "date_field": "updated_at",
+                "start_datetime": utc_iso(window.start),
+                "end_datetime": utc_iso(window.end),
+            }
+            if self.filter_style == "filter":
+                bounds = {f"filter[{k}]": v for k, v in bounds.items()}
+            params.update(bounds, page=next_page_token.page)
         else:
             params["page"] = next_page_token or 1
         return params
@@ -213,6 +270,8 @@ class MaxioStream(RESTStream[t.Any]):
             data = [data]
         if self.wrapper is not None:
             return [item[self.wrapper] for item in data]
+        if self.scalar is not None:
+            return [{self.scalar: item} for item in data]
         return list(data)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
@@ -225,30 +284,50 @@ class MaxioStream(RESTStream[t.Any]):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Emit updated_at in UTC, so that bookmarks compare as instants."""
+        for key, value in (context or {}).items():
+            # A child record names its parent, where its schema has room for it.
+            if key not in row and key in self.schema["properties"]:
+                row[key] = value
         if row.get("updated_at"):
             row["updated_at"] = utc_iso(parse_timestamp(row["updated_at"]))
         return row
 
     # Reading
 
-    def get_records(self, context: Context | None) -> Iterable[dict]:
-        """Read the stream as its replication asks."""
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        """Read the stream as its replication asks; skip what the site lacks."""
         if self.invoicing and self.site.invoicing != self.invoicing:
-            self.logger.warning(
-                "%s: skipped, this site uses %s invoicing and the stream needs %s invoicing",
-                self.name,
-                self.site.invoicing,
-                self.invoicing,
-            )
-            return []
-        if self.replication == "updated_at":
-            return self._read_windows(context)
-        if self.replication == "since_id":
-            return self._read_ids(context)
-        return super().get_records(context)
+            if self.invoicing == "legacy":
+                self.logger.info("%s: skipped, this site does not use legacy invoicing", self.name)
+            else:
+                self.logger.warning(
+                    "%s: skipped, this site uses legacy invoicing and the stream needs "
+                    "Relationship Invoicing",
+                    self.name,
+                )
+            return
+        if any(context and context.get(k) not in v for k, v in self.only_when.items()):
+            return
+        try:
+            if self.replication in {"updated_at", "window"}:
+                yield from self._read_windows(context)
+            elif self.replication == "since_id":
+                yield from self._read_ids(context)
+            else:
+                yield from super().get_records(context)
+        except MaxioAPIError as exc:
+            # The site lacks the endpoint or has not enabled the feature: that
+            # stream has nothing to give, and the rest of the sync goes on.
+            if exc.status not in SKIPPED_STATUSES:
+                raise
+            self.logger.warning("%s: skipped, %s", self.name, exc)
 
     def fetch_page(self, context: Context | None, token: t.Any) -> list[dict]:
         """Send one request of the stream and return its records."""
+        return self.extract_records(msgspec.json.decode(self.fetch_raw(context, token)))
+
+    def fetch_raw(self, context: Context | None, token: t.Any) -> bytes:
+        """Send one request of the stream and return the response body."""
         request = self.get_http_request(
             page=PageContext(stream_context=context, next_page_token=token)
         )
@@ -264,19 +343,44 @@ class MaxioStream(RESTStream[t.Any]):
             self.validate_response(response)
             return response
 
-        response = self.request_decorator(send)()
-        return list(self.parse_response(response))
+        return t.cast("bytes", self.request_decorator(send)().content)
+
+    @cached_property
+    def summary_type(self) -> t.Any:
+        """A msgspec type that reads only each record's updated_at from a page."""
+        light = msgspec.defstruct(f"{self.name}_stamp", [("updated_at", str | None, None)])
+        if self.wrapper is not None:
+            return list[msgspec.defstruct(f"{self.name}_wrapped", [(self.wrapper, light)])]  # type: ignore[misc]
+        if self.records_key is not None:
+            return msgspec.defstruct(
+                f"{self.name}_envelope",
+                [(self.records_key, list[light] | None, None)],  # type: ignore[valid-type]
+            )
+        return list[light]  # type: ignore[valid-type]
 
     def _read_windows(self, context: Context | None) -> Iterator[dict]:
         """Read [bookmark, sync start] in drift-free windows, committing each."""
-        start = self.get_starting_timestamp(context) or EPOCH
         end = self.site.sync_started_at
+        if self.replication == "window":
+            # Records without updated_at: the bookmark is the last window read.
+            bookmark = self.stream_state.get(WINDOW_BOOKMARK)
+            start = parse_timestamp(bookmark) if bookmark else self._start_date() or EPOCH
+
+            def timestamp(record: dict) -> datetime:
+                del record
+                return end
+        else:
+            start = self.get_starting_timestamp(context) or EPOCH
+
+            def timestamp(record: dict) -> datetime:
+                return parse_timestamp(record["updated_at"])
+
         reader = WindowReader(
-            lambda request: self.fetch_page(context, request),
+            lambda request: self._lazy_page(context, request),
             page_size=self.page_size,
             keyset=bool(self.sort_param),
             key=lambda record: tuple(record[k] for k in self.primary_keys),
-            timestamp=lambda record: parse_timestamp(record["updated_at"]),
+            timestamp=timestamp,
             workers=self.site.max_concurrent_requests,
         )
         count, last_log = 0, time.monotonic()
@@ -300,7 +404,9 @@ class MaxioStream(RESTStream[t.Any]):
 
     def _read_ids(self, context: Context | None) -> Iterator[dict]:
         """Read ids upward from the bookmark, always page 1: nothing can shift."""
-        last = self.get_starting_replication_key_value(context)
+        bookmark = self.get_starting_replication_key_value(context)
+        # Without a bookmark the SDK offers start_date, which no id compares to.
+        last = bookmark if isinstance(bookmark, int) else None
         count = 0
         while True:
             since = 0 if last is None else last + 1 if self.since_id_inclusive else last
@@ -316,12 +422,30 @@ class MaxioStream(RESTStream[t.Any]):
             last = records[-1]["id"]
         self.logger.info("%s: %d records", self.name, count)
 
+    def _lazy_page(self, context: Context | None, request: PageRequest) -> Page:
+        """Fetch a page of a window; parse only its timestamps until it is emitted."""
+        content = self.fetch_raw(context, request)
+        summary = msgspec.json.decode(content, type=self.summary_type)
+        if self.wrapper is not None:
+            items = [getattr(item, self.wrapper) for item in summary]
+        elif self.records_key is not None:
+            items = getattr(summary, self.records_key) or []
+        else:
+            items = summary
+        return _LazyPage(self, content, [item.updated_at for item in items])
+
     def _commit_window(self, window: Window) -> None:
         """Write STATE: every record up to the window's end has been emitted."""
-        del window  # the bookmark is the last emitted record's updated_at
+        if self.replication == "window":
+            self.stream_state[WINDOW_BOOKMARK] = utc_iso(window.end)
+            self.state_manager.is_flushed = False
         # The SDK writes STATE only every STATE_MSG_FREQUENCY records; a window
         # boundary is a safe point to resume from, so write it now.
         self._write_state_message()
+
+    def _start_date(self) -> datetime | None:
+        value = self.config.get("start_date")
+        return parse_timestamp(value) if value else None
 
 
 __all__ = ["EPOCH", "MaxioAPIError", "MaxioStream", "parse_timestamp", "to_utc_second", "utc_iso"]

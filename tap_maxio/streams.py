@@ -16,7 +16,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SCHEMAS = SchemaDirectory(resources.files("tap_maxio") / "schemas")
-REPLICATIONS = ("updated_at", "since_id", "full_table")
+REPLICATIONS = ("updated_at", "since_id", "window", "full_table")
 
 
 def declarations() -> dict[str, dict[str, t.Any]]:
@@ -46,10 +46,30 @@ def declare(name: str, spec: dict[str, t.Any]) -> type[MaxioStream]:
         "params": spec.get("params", {}),
         "invoicing": spec.get("invoicing"),
         "since_id_inclusive": spec.get("since_id", "inclusive") == "inclusive",
+        "filter_style": spec.get("filter_style", "plain"),
+        "scalar": spec.get("scalar"),
+        "context_fields": spec.get("context", {}),
+        "only_when": spec.get("only_when", {}),
+        "partition_list": spec.get("partitions"),
+        # A child keeps one bookmark for all parents, unless declared per parent.
+        "state_keys": spec.get("state_keys", []) if "parent" in spec else None,
+        # Children fan out one request per parent record: the user opts in.
+        "selected_by_default": "parent" not in spec,
         "schema": StreamSchema(SCHEMAS, key=name),
     }
     class_name = "".join(part.title() for part in name.split("_")) + "Stream"
     return type(class_name, (MaxioStream,), attrs)
 
 
-STREAM_TYPES: list[type[MaxioStream]] = [declare(n, s) for n, s in declarations().items()]
+def stream_types() -> list[type[MaxioStream]]:
+    """Every declared stream class, children linked to their parents."""
+    specs = declarations()
+    types = {name: declare(name, spec) for name, spec in specs.items()}
+    for name, spec in specs.items():
+        if "parent" in spec:
+            child = types[name]
+            child.parent_stream_type = types[spec["parent"]]
+    return list(types.values())
+
+
+STREAM_TYPES = stream_types()

@@ -67,12 +67,54 @@ class PageRequest:
     tie_order: bool = False
 
 
-Fetch = t.Callable[[PageRequest], list[dict]]
+class Page(t.Protocol):
+    """One response: its size and dates now, its records when they are emitted.
+
+    Records waiting behind an unfinished earlier window stay as response bytes,
+    several times smaller than parsed records: memory does not grow with the
+    read-ahead.
+    """
+
+    def __len__(self) -> int:
+        """The number of records."""
+        ...
+
+    def stamps(self) -> list[datetime]:
+        """Each record's timestamp."""
+        ...
+
+    def records(self) -> list[dict]:
+        """The records themselves."""
+        ...
+
+
+class ListPage:
+    """A page whose records are already parsed."""
+
+    def __init__(self, records: list[dict], timestamp: Callable[[dict], datetime]) -> None:
+        """Hold the records, dated by `timestamp`."""
+        self._records = records
+        self._timestamp = timestamp
+
+    def __len__(self) -> int:
+        """The number of records."""
+        return len(self._records)
+
+    def stamps(self) -> list[datetime]:
+        """Each record's timestamp."""
+        return [self._timestamp(r) for r in self._records]
+
+    def records(self) -> list[dict]:
+        """The records."""
+        return self._records
+
+
+Fetch = t.Callable[[PageRequest], "Page | list[dict]"]
 
 
 @dataclass
 class _Result:
-    records: list[dict]
+    records: Page
     #: Where the rest of the window starts, when it was not read to its end.
     rest_from: datetime | None = None
     #: Seconds the records were read from, for the density estimate (None: skip).
@@ -91,7 +133,7 @@ class _Result:
 class _Slot:
     window: Window
     future: Future[_Result] | None = None
-    records: list[dict] | None = None
+    records: Page | None = None
 
 
 def to_utc_second(value: datetime) -> datetime:
@@ -123,6 +165,7 @@ class WindowReader:
         # How many records a window should hold: several pages where a keyset
         # restart reads on, under one page where an overflow costs a re-read.
         self.target = page_size * pages_per_window if keyset else page_size // 2
+        self.max_buffered = 6 * self.workers * page_size
         self.density: float | None = None  # records per second
         self.requests = 0
         self._count_lock = threading.Lock()
@@ -144,7 +187,8 @@ class WindowReader:
                 while slots and slots[0].records is not None:
                     head = slots.popleft()
                     records = []
-                    for record in sorted(head.records or [], key=self.timestamp):
+                    assert head.records is not None
+                    for record in sorted(head.records.records(), key=self.timestamp):
                         second = to_utc_second(self.timestamp(record))
                         if second != emitted_second:
                             emitted_second, emitted_keys = second, set()
@@ -157,23 +201,30 @@ class WindowReader:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _launch(self, slots: deque[_Slot], executor: ThreadPoolExecutor) -> None:
-        """Start windows near the head, each cut to the expected density."""
+        """Start the earliest unread windows, each cut to the expected density."""
         running = sum(1 for s in slots if s.future is not None)
+        # Records read ahead of the head wait in memory: bound them, but always
+        # let the earliest unread window start, or the head could never finish.
+        buffered = sum(len(s.records) for s in slots if s.records is not None)
+        earliest = True
         index = 0
-        # Look no further ahead than a few windows per worker: bounded memory.
-        while index < min(len(slots), 2 * self.workers) and running < self.workers:
+        while index < len(slots) and running < self.workers:
             slot = slots[index]
-            if slot.future is None and slot.records is None:
-                span = self.target / self.density if self.density else math.inf
-                if slot.window.seconds > 1.5 * span:
-                    # Carve off one window of the expected size; the rest is
-                    # carved when its turn comes, with a fresher estimate.
-                    cut = slot.window.start + timedelta(seconds=max(1, round(span)))
-                    slots.insert(index + 1, _Slot(Window(cut, slot.window.end)))
-                    slot.window = Window(slot.window.start, cut)
-                slot.future = executor.submit(self._read_window, slot.window)
-                running += 1
             index += 1
+            if slot.future is not None or slot.records is not None:
+                continue
+            if buffered >= self.max_buffered and not earliest:
+                break
+            earliest = False
+            span = self.target / self.density if self.density else math.inf
+            if slot.window.seconds > 1.5 * span:
+                # Carve off one window of the expected size; the rest is carved
+                # when its turn comes, with a fresher estimate.
+                cut = slot.window.start + timedelta(seconds=max(1, round(span)))
+                slots.insert(index, _Slot(Window(cut, slot.window.end)))
+                slot.window = Window(slot.window.start, cut)
+            slot.future = executor.submit(self._read_window, slot.window)
+            running += 1
 
     def _settle(self, slots: deque[_Slot], slot: _Slot) -> None:
         """Take a finished window read: keep its records, or queue what is left."""
@@ -212,8 +263,9 @@ class WindowReader:
             return _Result(records, span=window.seconds)
         if not self.keyset:
             # At least a page in the window: guess twice that, to split sooner.
-            return _Result([], span=window.seconds, split=True, count=2 * self.page_size)
-        stamps = [to_utc_second(self.timestamp(r)) for r in records]
+            empty = ListPage([], self.timestamp)
+            return _Result(empty, span=window.seconds, split=True, count=2 * self.page_size)
+        stamps = [to_utc_second(stamp) for stamp in records.stamps()]
         reached = max(stamps)
         if reached > window.start:
             # The rest restarts at the second reached: its other rows come again.
@@ -224,7 +276,7 @@ class WindowReader:
             return _Result(crowded)
         return _Result(crowded, rest_from=reached + SECOND)
 
-    def _read_second(self, window: Window) -> list[dict]:
+    def _read_second(self, window: Window) -> Page:
         """Read one second, paging in passes until two passes see the same rows.
 
         Rows can leave a past second (they change) but never enter it, and a
@@ -238,7 +290,7 @@ class WindowReader:
             page = 1
             while True:
                 records = self._fetch(PageRequest(window, page, tie_order=True))
-                seen.update((self.key(r), r) for r in records)
+                seen.update((self.key(r), r) for r in records.records())
                 if len(records) < self.page_size:
                     break
                 page += 1
@@ -248,9 +300,10 @@ class WindowReader:
             if previous is None and page == 1:
                 break  # one short page is itself a snapshot
             previous = set(seen)
-        return list(found.values())
+        return ListPage(list(found.values()), self.timestamp)
 
-    def _fetch(self, request: PageRequest) -> list[dict]:
+    def _fetch(self, request: PageRequest) -> Page:
         with self._count_lock:
             self.requests += 1
-        return self.fetch(request)
+        page = self.fetch(request)
+        return ListPage(page, self.timestamp) if isinstance(page, list) else page
