@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -101,22 +102,35 @@ def test_envelopes_and_keys(site):
     assert re.fullmatch(r"\d+\.\d\d", row["total_amount"])
 
 
+# The keys of each object envelope besides the records, as the spec's responses have them.
+PAGING_KEYS = {
+    None: [],
+    "counts": ["total_count", "current_page", "total_pages", "per_page"],
+    "meta": ["meta"],
+    "meta_pages": ["meta"],
+    "pages": ["page", "per_page", "total_pages"],
+}
+
+
 @pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: f"{s.name}-{s.site}")
 def test_every_registered_list_answers_in_its_envelope(site, legacy, spec):
     sb = legacy if spec.site == "legacy" else site
-    body = get(sb, spec.path, per_page=3).json()
+    body = get(sb, sb.list_path(spec.name), per_page=3).json()
     if spec.wrapper:
         assert isinstance(body, list)
         assert body
         assert all(list(item) == [spec.wrapper] for item in body)
         records = [item[spec.wrapper] for item in body]
     else:
-        assert list(body) == [spec.records_key]
+        assert sorted(body) == sorted([spec.records_key, *PAGING_KEYS[spec.page_info]])
         records = body[spec.records_key]
     assert records
+    if spec.scalar:
+        assert all(isinstance(code, str) and code for code in records)
+        return
     key = spec.factory.key_field
-    assert all(r[key] for r in records)
-    assert "id" in records[0] or key == "uid"
+    assert all(r[key] is not None for r in records)
+    assert all(sb.key(spec.name, r) == r[key] for r in records)
 
 
 def test_per_page_is_capped_at_200(site):
@@ -456,3 +470,290 @@ def test_cli_serves_until_sigterm():
 
 def test_records_are_json_ready(site):
     json.dumps(site.records("subscriptions")[:5])
+
+
+# --- catalog, components and the lists around subscriptions ------------------------------
+
+
+def _window(stamp: str) -> dict[str, str]:
+    """A one-second window, bounds in UTC."""
+    utc = instant(stamp).isoformat()
+    return {"start_datetime": utc, "end_datetime": utc}
+
+
+@pytest.mark.parametrize("path", ["/products_price_points.json", "/components_price_points.json"])
+def test_price_points_filter_only_with_the_bracket_spelling(site, path):
+    name = "product_price_points" if path.startswith("/products") else "component_price_points"
+    records = site.records(name)
+    target = Counter(r["updated_at"] for r in records).most_common()[-1][0]
+    expected = {r["id"] for r in records if r["updated_at"] == target}
+    window = _window(target)
+    bracketed = {"filter[date_field]": "updated_at"}
+    bracketed.update({f"filter[{k}]": v for k, v in window.items()})
+    got = get(site, path, per_page=200, **bracketed).json()["price_points"]
+    assert {r["id"] for r in got} == expected
+    assert len(expected) < len(records)
+    # The plain spelling is not this endpoint's: ignored, as an unknown parameter is.
+    plain = get(site, path, per_page=200, date_field="updated_at", **window).json()
+    assert len(plain["price_points"]) == len(records)
+
+
+def test_components_filter_with_plain_parameters_and_cover_every_kind(site):
+    records = site.records("components")
+    assert {r["kind"] for r in records} == {
+        "metered_component", "quantity_based_component", "on_off_component",
+        "prepaid_usage_component", "event_based_component",
+    }  # fmt: skip
+    assert all(re.fullmatch(r"\d+\.\d\d", r["unit_price"] or "0.00") for r in records)
+    target = records[3]["updated_at"]
+    got = get(site, "/components.json", date_field="updated_at", **_window(target)).json()
+    ids = {item["component"]["id"] for item in got}
+    assert ids == {r["id"] for r in records if r["updated_at"] == target}
+    counts = Counter(r["component_id"] for r in site.records("component_price_points"))
+    assert all(r["price_point_count"] == counts[r["id"]] >= 1 for r in records)
+
+
+def test_invoice_events_since_id_is_exclusive_and_ascending(site):
+    events = get(site, "/invoices/events.json", per_page=200).json()
+    assert [events[k] for k in ("page", "per_page")] == [1, 200]
+    ids = [e["id"] for e in events["events"]]
+    assert ids == sorted(ids) and len(ids) == len(site.records("invoice_events"))
+    pivot = ids[10]
+    params = {"since_id": pivot, "direction": "desc", "per_page": 20}
+    after = get(site, "/invoices/events.json", **params).json()
+    got = [e["id"] for e in after["events"]]
+    assert got == ids[11:31]  # exclusive, and ascending whatever the direction
+    assert after["total_pages"] == -(-(len(ids) - 11) // 20)
+    invoices = {r["uid"] for r in site.records("invoices")}
+    for event in events["events"]:
+        assert event["invoice"]["uid"] in invoices
+        assert set(event) == {"id", "event_type", "event_data", "timestamp", "invoice"}
+
+
+def test_usages_since_id_is_inclusive(site):
+    usages = site.records("usages")
+    busiest = Counter((u["subscription_id"], u["component_id"]) for u in usages).most_common(1)
+    (sub_id, component_id), n = busiest[0]
+    assert n >= 2
+    path = f"/subscriptions/{sub_id}/components/{component_id}/usages.json"
+    newest_first = [i["usage"]["id"] for i in get(site, path).json()]
+    assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) == n
+    pivot = min(newest_first)
+    got = [i["usage"]["id"] for i in get(site, path, since_id=pivot, direction="asc").json()]
+    assert got == sorted(newest_first)  # the pivot itself comes back
+    assert all(u["subscription_id"] == sub_id for u in usages if u["id"] in got)
+
+
+def test_allocations_and_usages_only_for_their_component_kinds(site):
+    kinds = Counter()
+    for sc in site.records("subscription_components"):
+        base = f"/subscriptions/{sc['subscription_id']}/components/{sc['component_id']}"
+        allocations = [i["allocation"] for i in get(site, f"{base}/allocations.json").json()]
+        usages = [i["usage"] for i in get(site, f"{base}/usages.json").json()]
+        if sc["kind"] not in ("quantity_based_component", "on_off_component"):
+            assert allocations == []
+        if sc["kind"] not in ("metered_component", "prepaid_usage_component"):
+            assert usages == []
+        for row in allocations + usages:
+            assert (row["subscription_id"], row["component_id"]) == (
+                sc["subscription_id"],
+                sc["component_id"],
+            )
+        if allocations:  # newest first; the newest set the current quantity
+            assert allocations[0]["quantity"] == sc["allocated_quantity"]
+            assert allocations[0]["timestamp"].endswith("Z")
+        kinds[sc["kind"]] += bool(allocations or usages)
+    assert set(kinds) == {
+        "metered_component", "quantity_based_component", "on_off_component",
+        "prepaid_usage_component", "event_based_component",
+    }  # fmt: skip
+    assert kinds["event_based_component"] == 0
+    assert all(kinds[k] for k in kinds if k != "event_based_component")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/subscriptions/1/prepayments.json",
+        "/subscriptions/1/service_credits/list.json",
+        "/subscriptions/1/notes.json",
+        "/subscriptions/1/proforma_invoices.json",
+        "/subscriptions/abc/notes.json",
+        "/coupons/1/codes.json",
+        "/subscriptions/1/components/1/usages.json",
+    ],
+)
+def test_child_lists_of_an_unknown_parent_are_404(site, path):
+    r = get(site, path)
+    assert (r.status_code, r.content) == (404, b"")
+
+
+def test_allocations_of_a_component_not_on_the_subscription_are_404(site):
+    sc = site.records("subscription_components")[0]
+    on_it = {
+        r["component_id"]
+        for r in site.records("subscription_components")
+        if r["subscription_id"] == sc["subscription_id"]
+    }
+    other = next(c["id"] for c in site.records("components") if c["id"] not in on_it)
+    base = f"/subscriptions/{sc['subscription_id']}/components"
+    assert get(site, f"{base}/{sc['component_id']}/allocations.json").status_code == 200
+    assert get(site, f"{base}/{other}/allocations.json").status_code == 404
+    assert get(site, f"{base}/{other}/usages.json").status_code == 404
+
+
+def test_subscription_children_belong_to_their_parent(site):
+    for name in ("prepayments", "proforma_invoices"):
+        for record in site.records(name, flags=())[:5]:
+            rows = get(site, site.list_path(name, record), per_page=200).json()[name]
+            assert record in rows
+            assert {r["subscription_id"] for r in rows} == {record["subscription_id"]}
+    credits = site.records("service_credits")[0]
+    rows = get(site, site.list_path("service_credits", credits)).json()["service_credits"]
+    assert credits["id"] in {r["id"] for r in rows}
+    note = site.records("subscription_notes")[0]
+    notes = [i["note"] for i in get(site, site.list_path("subscription_notes", note)).json()]
+    assert note in notes and {n["subscription_id"] for n in notes} == {note["subscription_id"]}
+    known = {s["id"] for s in site.records("subscriptions")}
+    for name in (
+        "prepayments",
+        "subscription_notes",
+        "proforma_invoices",
+        "subscription_components",
+    ):
+        per_parent = Counter(r["subscription_id"] for r in site.records(name))
+        assert set(per_parent) <= known
+        assert max(per_parent.values()) <= 3
+
+
+def test_proforma_invoice_envelope_and_flags(site):
+    record = site.records("proforma_invoices")[0]
+    path = site.list_path("proforma_invoices", record)
+    bare = get(site, path).json()
+    assert bare["meta"]["status_code"] == 200
+    assert bare["meta"]["total_count"] == len(bare["proforma_invoices"]) >= 1
+    assert all("line_items" not in r for r in bare["proforma_invoices"])
+    full = get(site, path, line_items="true").json()["proforma_invoices"]
+    assert all(r["line_items"] and r["uid"].startswith("pf_") for r in full)
+
+
+def test_coupon_subcodes_are_bare_strings_paged(site):
+    codes: dict[int, list[str]] = {}
+    for r in site.records("coupon_subcodes"):
+        codes.setdefault(r["coupon_id"], []).append(r["code"])
+    coupon_id, expected = max(codes.items(), key=lambda item: len(item[1]))
+    assert len(expected) >= 2
+    walked = []
+    for page in range(1, 10):
+        got = get(site, f"/coupons/{coupon_id}/codes.json", page=page, per_page=1).json()
+        assert list(got) == ["codes"]
+        if not got["codes"]:
+            break
+        walked += got["codes"]
+    assert walked == expected
+    assert all(re.fullmatch(r"[0-9A-Z]{6}", c) for c in walked)
+    bare = next(c["id"] for c in site.records("coupons") if c["id"] not in codes)
+    assert get(site, f"/coupons/{bare}/codes.json").json() == {"codes": []}
+
+
+def test_subscription_components_sort_by_updated_at_and_filter(site):
+    rows = []
+    for page in range(1, 20):
+        params = {"sort": "updated_at", "direction": "asc", "per_page": 7, "page": page}
+        got = get(site, "/subscriptions_components.json", **params).json()
+        if not got["subscriptions_components"]:
+            break
+        rows += got["subscriptions_components"]
+    keys = [(instant(r["updated_at"]), r["id"]) for r in rows]
+    assert keys == sorted(keys) and len(keys) == len(site.records("subscription_components"))
+    assert max(Counter(k[0] for k in keys).values()) >= 2  # ties, broken by id
+    target = rows[len(rows) // 2]["updated_at"]
+    got = get(
+        site, "/subscriptions_components.json", date_field="updated_at", per_page=200,
+        **_window(target),
+    ).json()["subscriptions_components"]  # fmt: skip
+    assert {r["id"] for r in got} == {r["id"] for r in rows if r["updated_at"] == target}
+
+
+def test_subscription_groups_and_metafields_envelopes(site):
+    groups = get(site, "/subscription_groups.json", per_page=2, page=2).json()
+    n = len(site.records("subscription_groups"))
+    assert groups["meta"] == {"current_page": 2, "total_count": n}
+    assert all(g["uid"].startswith("grp_") for g in groups["subscription_groups"])
+    subs = {s["id"] for s in site.records("subscriptions")}
+    for group in site.records("subscription_groups"):
+        assert group["primary_subscription_id"] in group["subscription_ids"]
+        assert set(group["subscription_ids"]) <= subs
+    for resource in ("subscriptions", "customers"):
+        body = get(site, f"/{resource}/metafields.json", per_page=2).json()
+        n = len(site.records(f"{resource[:-1]}_metafields"))
+        assert (body["total_count"], body["current_page"], body["per_page"]) == (n, 1, 2)
+        assert body["total_pages"] == -(-n // 2)
+        past = get(site, f"/{resource}/metafields.json", per_page=2, page=99).json()
+        assert past["metafields"] == [] and past["total_count"] == n
+
+
+def test_metadata_filter_on_an_updated_at_the_rows_do_not_show():
+    with Sandbox(config(counts={"subscriptions": 60, "customers": 30, "invoices": 20})) as sb:
+        for name, path in (
+            ("subscription_metadata", "/subscriptions/metadata.json"),
+            ("customer_metadata", "/customers/metadata.json"),
+        ):
+            before = sb.snapshot()
+            values = {m["id"]: m["value"] for m in sb.records(name)}
+            started = int(time.time())
+            touched = sb.mutate(updates=3, creates=1, collection=name)[name]
+            finished = int(time.time())
+            assert sb.changed_since(before)[name] == touched and len(touched) == 4
+            now = {m["id"]: m["value"] for m in sb.records(name)}
+            assert all(now[k] != values[k] for k in touched & set(values))
+            window = {
+                "date_field": "updated_at",
+                "start_datetime": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+                "end_datetime": datetime.fromtimestamp(finished, timezone.utc).isoformat(),
+            }
+            got = get(sb, path, per_page=200, **window).json()
+            assert got["total_count"] == 4
+            assert {m["id"] for m in got["metadata"]} == touched
+            assert all("updated_at" not in m and "created_at" not in m for m in got["metadata"])
+            assert all(set(m) == set(sb.records(name)[0]) for m in got["metadata"])
+            # Ended a second before the changes: none of them (end bound in the site zone).
+            local = datetime.fromtimestamp(started - 1, ZoneInfo("America/New_York"))
+            early = get(sb, path, per_page=200, date_field="updated_at",
+                        end_datetime=local.strftime("%Y-%m-%dT%H:%M:%S")).json()  # fmt: skip
+            assert not touched & {m["id"] for m in early["metadata"]}
+            assert early["total_count"] == len(sb.records(name)) - len(touched)
+            ids = [m["id"] for m in get(sb, path, per_page=200).json()["metadata"]]
+            assert ids == sorted(ids)
+
+
+def test_mutate_covers_the_new_collections_with_updated_at():
+    sb = Sandbox(config(counts={"subscriptions": 60, "customers": 30, "invoices": 20}))
+    names = ("components", "product_price_points", "component_price_points",
+             "subscription_components", "subscription_notes")  # fmt: skip
+    for name in names:
+        before = sb.snapshot()
+        touched = sb.mutate(updates=2, creates=1, collection=name)[name]
+        assert len(touched) == 3
+        assert sb.changed_since(before)[name] == touched
+        stamps = {sb.key(name, r): r["updated_at"] for r in sb.records(name)}
+        assert all(instant(stamps[k]).timestamp() >= time.time() - 60 for k in touched)
+    before = sb.snapshot()
+    sb.mutate(updates=0, creates=3, collection="invoice_events")
+    new = sb.changed_since(before)["invoice_events"]
+    assert len(new) == 3 and min(new) > max(before.keys["invoice_events"])
+
+
+def test_legacy_site_has_no_invoice_events_or_proformas(legacy):
+    assert get(legacy, "/invoices/events.json").status_code == 404
+    sub = legacy.records("subscriptions")[0]["id"]
+    assert get(legacy, f"/subscriptions/{sub}/proforma_invoices.json").status_code == 404
+    assert get(legacy, f"/subscriptions/{sub}/notes.json").status_code == 200
+
+
+def test_every_collection_renders_json_ready_records(site, legacy):
+    for sb in (site, legacy):
+        for name in sb.specs:
+            records = sb.records(name)
+            json.dumps(records)
+            assert all(sb.key(name, r) is not None for r in records)

@@ -229,6 +229,10 @@ class Subscriptions(Factory):
         balance = self.table.cols["balance_in_cents"][row]
         return {"balance_in_cents": balance + rng.choice((500, 1000, 2500))}
 
+    def state(self, row: int) -> str:
+        """The subscription's state, e.g. active."""
+        return _STATE_NAME[self.table.cols["state"][row]]
+
     def _price(self, row: int) -> int:
         products = self.ds.table("products")
         return products.cols["price_in_cents"][products.row_of(self.table.cols["product_id"][row])]
@@ -504,6 +508,10 @@ class Invoices(Factory):
     def key(self, row: int) -> str:
         """The uid, e.g. inv_8htcd29wcq3q6."""
         return encode_uid("inv_", self.table.pk[row])
+
+    def status(self, row: int) -> str:
+        """The invoice's status, e.g. paid."""
+        return _STATUS_NAME[self.table.cols["status"][row]]
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """An Invoice per the spec, without id; sub-arrays only when flagged."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from .data import (
     SITE_ID,
+    ChildFactory,
     Dataset,
     Factory,
     Record,
@@ -155,10 +156,13 @@ class Coupons(Factory):
     def make(self, rng: random.Random, pk: int, created: int, horizon: int) -> Row:
         """A coupon for an older product family."""
         families = self.ds.table("product_families")
+        percent = rng.random() < 0.6
+        if len(self.table) == 1:
+            percent = False  # so that even a small site has an amount-off coupon
         return {
             **super().make(rng, pk, created, horizon),
             "family_id": families.pk[self.ds.pick("product_families", created, rng)],
-            "percent": int(rng.random() < 0.6),
+            "percent": int(percent),
         }
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
@@ -201,6 +205,55 @@ class Coupons(Factory):
             "apply_on_subscription_expiration": False,
             "coupon_restrictions": [],
         }
+
+
+_SUBCODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SUBCODE_SPACE = len(_SUBCODE_ALPHABET) ** 6
+
+
+def subcode(number: int) -> str:
+    """A six-character code such as 3JU6PR, unique per number below 36**6."""
+    # 1_000_003 is prime and divides neither 2 nor 3: a bijection on [0, 36**6).
+    number = (number * 1_000_003 + 12_345) % _SUBCODE_SPACE
+    chars = []
+    for _ in range(6):
+        number, digit = divmod(number, len(_SUBCODE_ALPHABET))
+        chars.append(_SUBCODE_ALPHABET[digit])
+    return "".join(chars)
+
+
+class CouponSubcodes(ChildFactory):
+    """A coupon's subcodes, listed per coupon as bare strings.
+
+    Rendered as {"coupon_id", "code"} (what a tap makes of each string); the list
+    serves only the code.
+    """
+
+    columns = ("coupon_id", "created_at")
+    parent = "coupons"
+    parent_column = "coupon_id"
+    path_param = "coupon_id"
+    key_field = "code"
+    first_pk = 1
+
+    def eligible(self, parent_row: int) -> bool:
+        """Every other coupon has subcodes: the others list none."""
+        return parent_row % 2 == 0
+
+    def make_child(
+        self, rng: random.Random, pk: int, created: int, horizon: int, parent_row: int
+    ) -> Row:
+        """A code of a coupon."""
+        coupon_id = self.ds.table("coupons").pk[parent_row]
+        return {"pk": pk, "coupon_id": coupon_id, "created_at": created}
+
+    def key(self, row: int) -> str:
+        """The code itself: subcodes are unique across the site, like coupon codes."""
+        return subcode(self.table.pk[row])
+
+    def draw(self, row: int, flags: frozenset[str]) -> Record:
+        """The code and its coupon."""
+        return {"coupon_id": self.table.cols["coupon_id"][row], "code": self.key(row)}
 
 
 class Offers(Factory):

@@ -6,9 +6,20 @@ Adding a collection takes a `Factory` (see data.py) and one `CollectionSpec` her
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .accounts import (
+    CustomerMetadata,
+    CustomerMetafields,
+    Prepayments,
+    ServiceCredits,
+    SubscriptionGroups,
+    SubscriptionMetadata,
+    SubscriptionMetafields,
+    SubscriptionNotes,
+)
 from .billing import (
     CREDIT_NOTE_FLAGS,
     INVOICE_FLAGS,
@@ -19,17 +30,21 @@ from .billing import (
     PaymentProfiles,
     Subscriptions,
 )
-from .catalog import Coupons, Offers, ProductFamilies, Products, ReasonCodes
+from .catalog import Coupons, CouponSubcodes, Offers, ProductFamilies, Products, ReasonCodes
 from .clock import SiteClock, parse_date
+from .invoicing import PROFORMA_FLAGS, InvoiceEvents, ProformaInvoices
 from .legacy import LegacyInvoices, Statements, Transactions
+from .pricing import ComponentPricePoints, Components, ProductPricePoints
+from .usage import Allocations, SubscriptionComponents, Usages
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from .data import Factory
-    from .table import Table
+    from .table import Scope, Table
 
 MAX_PER_PAGE = 200
+PageInfo = Literal["counts", "meta", "meta_pages", "pages"] | None
 BASIC_DATE_FIELDS = {"created_at": "created_at", "updated_at": "updated_at"}
 
 
@@ -60,6 +75,8 @@ class CollectionSpec:
     day_columns: frozenset[str] = frozenset()
     """Columns holding calendar days: only start_date/end_date apply to them."""
     default_date_field: str | None = None
+    default_datetime_field: str | None = None
+    """The default date_field when only start_datetime/end_datetime are given, if different."""
     date_field_param: bool = True
     """False: the endpoint has no date_field parameter and always uses the default."""
     datetime_params: bool = True
@@ -76,16 +93,50 @@ class CollectionSpec:
     """Whether the `direction` parameter is honoured."""
     since_id: bool = False
     """since_id/max_id (inclusive) filter and order by id, overriding date filters."""
+    since_id_exclusive: bool = False
+    """since_id returns only greater ids (max_id stays inclusive)."""
     flags: tuple[str, ...] = ()
     """Boolean parameters (line_items=true...) that add arrays to the records."""
     includes: tuple[str, ...] = ()
     """include[] values that add fields to the records."""
+    scalar: str | None = None
+    """Records are served as this one field's bare values: {"codes": ["A1", ...]}."""
+    page_info: PageInfo = None
+    """Paging fields around the records (see `envelope`)."""
 
-    def envelope(self, records: list[dict[str, Any]]) -> Any:
-        """The response body holding a page of records."""
+    @property
+    def parameterised(self) -> bool:
+        """Whether the path names a parent record, e.g. /subscriptions/{subscription_id}/..."""
+        return "{" in self.path
+
+    def envelope(self, records: list[dict[str, Any]], p: Plan, total: int = 0) -> Any:
+        """The response body holding a page of records; `total` counts every page's."""
         if self.wrapper:
             return [{self.wrapper: r} for r in records]
-        return {self.records_key: records}
+        items: list[Any] = [r[self.scalar] for r in records] if self.scalar else records
+        key = self.records_key or ""
+        pages = -(-total // p.limit)
+        if self.page_info == "counts":  # metafields, metadata
+            return {
+                "total_count": total,
+                "current_page": p.page,
+                "total_pages": pages,
+                "per_page": p.limit,
+                key: items,
+            }
+        body: dict[str, Any] = {key: items}
+        if self.page_info == "meta":  # subscription groups
+            body["meta"] = {"current_page": p.page, "total_count": total}
+        elif self.page_info == "meta_pages":  # proforma invoices
+            body["meta"] = {
+                "total_count": total,
+                "current_page": p.page,
+                "total_pages": pages,
+                "status_code": 200,
+            }
+        elif self.page_info == "pages":  # invoice events
+            body.update(page=p.page, per_page=p.limit, total_pages=pages)
+        return body
 
 
 SUBSCRIPTION_DATE_FIELDS = {
@@ -156,12 +207,13 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         default_sort="number", default_direction="desc", flags=INVOICE_FLAGS,
     ),
     CollectionSpec(
-        # Ordered by sequence number. Without date_field, date filters use issue_date (the
-        # spec says created_at when only datetimes are given: not modelled).
+        # Ordered by sequence number. Without date_field, date filters use issue_date, or
+        # created_at when only datetimes are given (the 2026 spec).
         "credit_notes", "/credit_notes.json", CreditNotes, records_key="credit_notes",
         count=60, site="ri",
         date_fields={**BASIC_DATE_FIELDS, **{d: d for d in ("issue_date", "applied_date")}},
         day_columns=frozenset({"issue_date", "applied_date"}), default_date_field="issue_date",
+        default_datetime_field="created_at",
         default_sort="number", flags=CREDIT_NOTE_FLAGS,
     ),
     CollectionSpec(
@@ -185,6 +237,99 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         site="legacy", date_fields={"created_at": "created_at"}, default_date_field="created_at",
         date_field_param=False, datetime_params=False, default_direction="desc", direction=False,
     ),
+    # --- seeded after the collections above, so that adding these changed none of them ---
+    CollectionSpec(
+        "components", "/components.json", Components, wrapper="component", count=12,
+        date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at", direction=False,
+        flags=("include_features",),
+    ),
+    CollectionSpec(
+        # Every component's default price point, then alternatives and custom prices.
+        "component_price_points", "/components_price_points.json", ComponentPricePoints,
+        records_key="price_points", count=24, date_fields=BASIC_DATE_FIELDS,
+        default_date_field="updated_at", filter_style=True, includes=("currency_prices",),
+    ),
+    CollectionSpec(
+        "product_price_points", "/products_price_points.json", ProductPricePoints,
+        records_key="price_points", count=20, date_fields=BASIC_DATE_FIELDS,
+        default_date_field="updated_at", filter_style=True, includes=("currency_prices",),
+    ),
+    CollectionSpec(
+        "coupon_subcodes", "/coupons/{coupon_id}/codes.json", CouponSubcodes,
+        records_key="codes", scalar="code", count=8, direction=False,
+    ),
+    CollectionSpec(
+        "subscription_components", "/subscriptions_components.json", SubscriptionComponents,
+        records_key="subscriptions_components", count=60,
+        date_fields={"updated_at": "updated_at"}, default_date_field="updated_at",
+        sorts={"id": "pk", "updated_at": "updated_at"},
+        includes=("subscription", "historic_usages"),
+    ),
+    CollectionSpec(
+        # The spec's example lists newest first and documents no direction.
+        "allocations",
+        "/subscriptions/{subscription_id}/components/{component_id}/allocations.json",
+        Allocations, wrapper="allocation", count=40, default_direction="desc", direction=False,
+    ),
+    CollectionSpec(
+        # since_id inclusive; newest first unless direction=asc; whole-day created_at bounds.
+        "usages", "/subscriptions/{subscription_id}/components/{component_id}/usages.json",
+        Usages, wrapper="usage", count=40, date_fields={"created_at": "created_at"},
+        default_date_field="created_at", date_field_param=False, datetime_params=False,
+        date_params=("since_date", "until_date"), default_direction="desc", since_id=True,
+    ),
+    CollectionSpec(
+        "subscription_groups", "/subscription_groups.json", SubscriptionGroups,
+        records_key="subscription_groups", count=10, direction=False, page_info="meta",
+        includes=("account_balances",),
+    ),
+    CollectionSpec(
+        "prepayments", "/subscriptions/{subscription_id}/prepayments.json", Prepayments,
+        records_key="prepayments", count=30, date_fields={"created_at": "created_at"},
+        default_date_field="created_at", datetime_params=False, filter_style=True,
+        direction=False,
+    ),
+    CollectionSpec(
+        # Newest first, as in the spec's example.
+        "service_credits", "/subscriptions/{subscription_id}/service_credits/list.json",
+        ServiceCredits, records_key="service_credits", count=30, default_direction="desc",
+    ),
+    CollectionSpec(
+        "subscription_notes", "/subscriptions/{subscription_id}/notes.json", SubscriptionNotes,
+        wrapper="note", count=40, default_direction="desc", direction=False,
+    ),
+    CollectionSpec(
+        # Ordered by number, newest first, like /invoices.json.
+        "proforma_invoices", "/subscriptions/{subscription_id}/proforma_invoices.json",
+        ProformaInvoices, records_key="proforma_invoices", count=30, site="ri",
+        page_info="meta_pages", default_sort="number", default_direction="desc",
+        flags=PROFORMA_FLAGS,
+    ),
+    CollectionSpec(
+        # since_id is exclusive here, and the order always ascending.
+        "invoice_events", "/invoices/events.json", InvoiceEvents, records_key="events",
+        count=60, site="ri", per_page=100, since_id=True, since_id_exclusive=True,
+        direction=False, page_info="pages",
+    ),
+    CollectionSpec(
+        "subscription_metafields", "/subscriptions/metafields.json", SubscriptionMetafields,
+        records_key="metafields", count=5, page_info="counts",
+    ),
+    CollectionSpec(
+        # Filtered on an updated_at the rows do not show.
+        "subscription_metadata", "/subscriptions/metadata.json", SubscriptionMetadata,
+        records_key="metadata", count=60, page_info="counts", date_fields=BASIC_DATE_FIELDS,
+        default_date_field="updated_at",
+    ),
+    CollectionSpec(
+        "customer_metafields", "/customers/metafields.json", CustomerMetafields,
+        records_key="metafields", count=5, page_info="counts",
+    ),
+    CollectionSpec(
+        "customer_metadata", "/customers/metadata.json", CustomerMetadata,
+        records_key="metadata", count=60, page_info="counts", date_fields=BASIC_DATE_FIELDS,
+        default_date_field="updated_at",
+    ),
 )  # fmt: skip
 
 
@@ -202,9 +347,14 @@ class Plan:
     descending: bool
     where: str | None
     bounds: tuple[int | None, int | None]
-    offset: int
+    page: int
     limit: int
     flags: frozenset[str]
+
+    @property
+    def offset(self) -> int:
+        """Rows before the page."""
+        return (self.page - 1) * self.limit
 
 
 def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteClock) -> Plan:
@@ -227,18 +377,36 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
     since_id, max_id = last("since_id"), last("max_id")
     if spec.since_id and (since_id or max_id):
         where = order = "pk"
-        bounds = (_int(since_id, "since_id"), _int(max_id, "max_id"))
+        low = _int(since_id, "since_id")
+        if low is not None and spec.since_id_exclusive:
+            low += 1
+        bounds = (low, _int(max_id, "max_id"))
     flags = {f for f in spec.flags if (last(f) or "").lower() in ("true", "1")}
     for value in [*params.get("include[]", ()), *params.get("include", ())]:
         flags.update(v for v in value.split(",") if v in spec.includes)
-    return Plan(order, descending, where, bounds, (page - 1) * per_page, per_page, frozenset(flags))
+    return Plan(order, descending, where, bounds, page, per_page, frozenset(flags))
 
 
-def run(table: Table, p: Plan) -> list[int]:
-    """The rows of one page."""
+def run(table: Table, p: Plan, scope: Scope | None = None) -> list[int]:
+    """The rows of one page (of one parent's records, with a scope)."""
     return table.select(
-        p.order, p.descending, where=p.where, bounds=p.bounds, offset=p.offset, limit=p.limit
+        p.order, p.descending, where=p.where, bounds=p.bounds, offset=p.offset, limit=p.limit,
+        scope=scope,
+    )  # fmt: skip
+
+
+def total(table: Table, p: Plan, scope: Scope | None = None) -> int:
+    """The rows of every page, for envelopes that count them."""
+    return table.count(p.order, p.descending, where=p.where, bounds=p.bounds, scope=scope)
+
+
+def path_pattern(path: str) -> re.Pattern[str]:
+    """A regex for a path with {parameters}: each matches an integer id."""
+    parts = re.split(r"\{(\w+)\}", path)
+    regex = "".join(
+        f"(?P<{part}>[0-9]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts)
     )
+    return re.compile(regex + r"\Z")
 
 
 def _date_filter(
@@ -247,7 +415,12 @@ def _date_filter(
     def param(name: str) -> str:
         return f"filter[{name}]" if spec.filter_style else name
 
-    name = (last(param("date_field")) if spec.date_field_param else None) or spec.default_date_field
+    name = last(param("date_field")) if spec.date_field_param else None
+    if name is None:
+        datetimes = spec.datetime_params and any(
+            last(param(p)) for p in ("start_datetime", "end_datetime")
+        )
+        name = (datetimes and spec.default_datetime_field) or spec.default_date_field
     column = spec.date_fields.get(name or "")
     if column is None:
         return None, (None, None)  # Maxio ignores a date_field it does not support

@@ -4,7 +4,8 @@ Only what lists filter or sort on, and what must stay consistent across records
 (references, states, amounts), is stored, in the columns of a `Table`. Everything else is
 derived when a record is rendered, from a random generator seeded by the record's key, so
 a record always renders the same and half a million of them fit in little memory.
-The factories themselves live in catalog.py, billing.py and legacy.py.
+The factories themselves live in the modules named after what they hold (catalog.py,
+pricing.py, billing.py, invoicing.py, usage.py, accounts.py, legacy.py).
 """
 
 # ruff: noqa: S311 -- seeded, reproducible randomness is the point; nothing here is secret
@@ -22,9 +23,10 @@ from .clock import SiteClock
 from .table import Table
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from .config import SandboxConfig
+    from .table import Scope
 
 F = TypeVar("F", bound="Factory")
 Record = dict[str, Any]
@@ -113,8 +115,8 @@ class Factory:
         """
         return {"pk": pk, "created_at": created, "updated_at": later(rng, created, horizon)}
 
-    def create(self, rng: random.Random, now: int) -> int:
-        """Add a record created (and updated) now; returns its row."""
+    def create(self, rng: random.Random, now: int) -> int | None:
+        """Add a record created (and updated) now; returns its row (None: nothing to add)."""
         return self.table.append(self.make(rng, self.next_pk(rng), now, now))
 
     def change(self, row: int, rng: random.Random, now: int) -> None:
@@ -150,6 +152,21 @@ class Factory:
         """The record's primary key as served."""
         return self.table.pk[row]
 
+    def scope(self, params: Mapping[str, int]) -> Scope:
+        """The rows a parameterised path names; KeyError (a 404) when the parent is unknown."""
+        raise KeyError(self.name)
+
+    def path_params(self, row: int) -> dict[str, int]:
+        """The path parameters of the list that holds a record."""
+        return {}
+
+    def children_of(self, column: str, value: int) -> list[int]:
+        """The rows whose `column` holds `value` (one parent's children), by primary key."""
+        return self.table.select(
+            "pk", False, where=None, bounds=(None, None), offset=0, limit=2**62,
+            scope=(column, value),
+        )  # fmt: skip
+
     def rng(self, row: int, stream: int = 0) -> random.Random:
         """The generator a record's derived fields come from: same record, same values."""
         salt = self.ds.cfg.seed * 0x9E3779B1 + self._salt * 8 + stream
@@ -168,6 +185,94 @@ class Factory:
         """A calendar-day column as YYYY-MM-DD."""
         v = self.table.get(row, column)
         return None if v is None else date.fromordinal(v).isoformat()
+
+
+class ChildFactory(Factory):
+    """Records that belong to one parent record each (a subscription's notes...).
+
+    Seeding spreads `count` records over random parents, at most `per_parent` each, so
+    that most parents have none and the count does not grow with the parents.
+    """
+
+    parent: ClassVar[str]
+    """The parent collection, seeded earlier."""
+    parent_column: ClassVar[str]
+    """The column holding the parent's primary key."""
+    path_param: ClassVar[str | None] = None
+    """The path parameter naming the parent, when the list is one parent's."""
+    per_parent: ClassVar[int] = 3
+
+    def eligible(self, parent_row: int) -> bool:
+        """Whether a parent can have records of this collection."""
+        return True
+
+    def make_child(
+        self, rng: random.Random, pk: int, created: int, horizon: int, parent_row: int
+    ) -> Row | None:
+        """Column values of a record of `parent_row` (None: that parent cannot take one)."""
+        raise NotImplementedError
+
+    def seed(self, count: int, rng: random.Random) -> None:
+        """Pick parents first, then append the records in creation order."""
+        parents = self.ds.table(self.parent)
+        n = len(parents)
+        taken: dict[int, int] = {}
+        picks: list[tuple[int, int]] = []
+        # Rejection sampling: no list of every eligible parent, at 500k subscriptions.
+        for _ in range(20 * count if n else 0):
+            if len(picks) == count:
+                break
+            p = rng.randrange(n)
+            if taken.get(p, 0) >= self.per_parent or not self.eligible(p):
+                continue
+            taken[p] = taken.get(p, 0) + 1
+            born = parents.cols["created_at"][p]
+            picks.append((rng.randint(born, max(born, self.ds.end)), p))
+        picks.sort()
+        for created, p in picks:
+            values = self.make_child(rng, self.next_pk(rng), created, self.ds.end, p)
+            if values is not None:
+                self.table.append(values)
+
+    def make(self, rng: random.Random, pk: int, created: int, horizon: int) -> Row:
+        """A record of a random eligible parent (LookupError when there is none)."""
+        p = self.pick_parent(rng, created)
+        values = None if p is None else self.make_child(rng, pk, created, horizon, p)
+        if values is None:
+            raise LookupError(f"no parent can take a new record of {self.name}")
+        return values
+
+    def create(self, rng: random.Random, now: int) -> int | None:
+        """Add a record of a random eligible parent, if one is found."""
+        p = self.pick_parent(rng, now)
+        values = None if p is None else self.make_child(rng, self.next_pk(rng), now, now, p)
+        return None if values is None else self.table.append(values)
+
+    def pick_parent(self, rng: random.Random, created: int) -> int | None:
+        """A random eligible parent created by `created` (None after a few misses)."""
+        table = self.ds.table(self.parent)
+        n = bisect_right(table.cols["created_at"], created)
+        for _ in range(50 if n else 0):
+            p = rng.randrange(n)
+            if self.eligible(p):
+                return p
+        return None
+
+    def parent_key(self, row: int) -> int:
+        """The primary key of a record's parent."""
+        return self.table.cols[self.parent_column][row]
+
+    def path_params(self, row: int) -> dict[str, int]:
+        """The parent's key, under the name the path gives it."""
+        return {} if self.path_param is None else {self.path_param: self.parent_key(row)}
+
+    def scope(self, params: Mapping[str, int]) -> Scope:
+        """The records of the parent the path names."""
+        if self.path_param is None:
+            raise KeyError(self.name)
+        value = params[self.path_param]
+        self.ds.table(self.parent).row_of(value)  # KeyError for an unknown parent
+        return self.parent_column, value
 
 
 def later(rng: random.Random, t: int, horizon: int) -> int:
@@ -195,13 +300,17 @@ class Dataset:
         self.start, self.end = int(start), int(end)
         self.mutation_rng = random.Random(f"{cfg.seed}/mutations")
         self.factories: dict[str, Factory] = {}
+        rngs: dict[str, random.Random] = {}
         for name, cls, count in factories:
             factory = cls(self, name)
             self.factories[name] = factory
-            rng = random.Random(f"{cfg.seed}/{name}")
+            rng = rngs[name] = random.Random(f"{cfg.seed}/{name}")
             factory.seed(count, rng)
+        # Ties last: seeding a child may touch its parent's updated_at (a new allocation
+        # updates its subscription component).
+        for name, factory in self.factories.items():
             if "updated_at" in factory.columns and not factory.catalog:
-                self._tie_and_straddle(factory, rng)
+                self._tie_and_straddle(factory, rngs[name])
 
     def table(self, name: str) -> Table:
         """A collection's table."""

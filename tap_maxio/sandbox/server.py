@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from .collections import CollectionSpec, QueryError, active_specs, plan, run
+from .collections import CollectionSpec, QueryError, active_specs, path_pattern, plan, run, total
 from .config import SandboxConfig
-from .data import Dataset, Record, render_site
+from .data import ChildFactory, Dataset, Record, render_site
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -87,7 +87,8 @@ class Sandbox:
         if unknown:
             raise ValueError(f"unknown collections in counts: {sorted(unknown)}")
         self.specs: dict[str, CollectionSpec] = {s.name: s for s in specs}
-        self._routes = {s.path: s for s in specs}
+        self._routes = {s.path: s for s in specs if not s.parameterised}
+        self._patterns = [(path_pattern(s.path), s) for s in specs if s.parameterised]
         self.data = Dataset(
             cfg, [(s.name, s.factory, cfg.counts.get(s.name, s.count)) for s in specs]
         )
@@ -110,10 +111,13 @@ class Sandbox:
             return self
         with self._data_lock:
             for spec in self.specs.values():  # build the usual indexes before the first request
-                table = self.data.table(spec.name)
+                factory = self.data.factories[spec.name]
+                table = factory.table
                 table.index(spec.default_sort, spec.default_direction == "desc")
                 if "updated_at" in table.cols:
                     table.index("updated_at")
+                if isinstance(factory, ChildFactory):
+                    table.index(factory.parent_column)
         handler = type("Handler", (_Handler,), {"sandbox": self})
         self._server = _Server((self.config.host, self.config.port), handler)
         self._thread = threading.Thread(
@@ -219,7 +223,8 @@ class Sandbox:
         """Current records as served, in creation order.
 
         By default with every optional array and include; `flags=()` gives the shape of
-        a list request without flags.
+        a list request without flags. Coupon subcodes, served as bare strings, come as
+        {"coupon_id", "code"}.
         """
         spec = self.specs[collection]
         wanted = frozenset((*spec.flags, *spec.includes) if flags is None else flags)
@@ -227,8 +232,24 @@ class Sandbox:
             f = self.data.factories[collection]
             return [f.render(r, wanted) for r in range(len(f.table))]
 
+    def list_path(self, collection: str, record: Record | None = None) -> str:
+        """The path of the list serving a record (by default the collection's first).
+
+        Lists of one parent's records need the parent's ids in the path.
+        """
+        spec = self.specs[collection]
+        if not spec.parameterised:
+            return spec.path
+        with self._data_lock:
+            f = self.data.factories[collection]
+            row = 0
+            if record is not None:
+                key = self.key(collection, record)
+                row = next(r for r in range(len(f.table)) if f.key(r) == key)
+            return spec.path.format(**f.path_params(row))
+
     def key(self, collection: str, record: Record) -> Key:
-        """The primary key of a record: id, or uid for relationship-invoicing invoices."""
+        """The primary key of a record: id, uid, allocation_id or code, per collection."""
         key: Key = record[self.specs[collection].factory.key_field]
         return key
 
@@ -269,6 +290,12 @@ class Sandbox:
 
     def _route(self, reply: _Reply, path: str, query: dict[str, list[str]]) -> None:
         spec = self._routes.get(path)
+        ids: dict[str, int] = {}
+        for pattern, candidate in self._patterns if spec is None else ():
+            m = pattern.match(path)
+            if m:
+                spec, ids = candidate, {k: int(v) for k, v in m.groupdict().items()}
+                break
         if spec is None and path != "/site.json":
             return reply.send(404, b"")
         if not self._authorized(reply.h):
@@ -282,13 +309,18 @@ class Sandbox:
         except QueryError as e:
             return reply.json(422, {"errors": [str(e)]})
         with self._data_lock:
+            factory = self.data.factories[spec.name]
+            try:
+                scope = factory.scope(ids) if spec.parameterised else None
+            except KeyError:
+                return reply.send(404, b"")  # no such parent record
             self._list_requests += 1
             every = self.config.mutate_every
             if every and self._list_requests % every == 0:
                 self._mutate(3, 1, spec.name)
-            factory = self.data.factories[spec.name]
-            records = [factory.render(r, p.flags) for r in run(factory.table, p)]
-        reply.json(200, spec.envelope(records))
+            records = [factory.render(r, p.flags) for r in run(factory.table, p, scope)]
+            count = total(factory.table, p, scope) if spec.page_info else 0
+        reply.json(200, spec.envelope(records, p, count))
 
     def _authorized(self, h: _Handler) -> bool:
         scheme, _, encoded = (h.headers.get("Authorization") or "").partition(" ")
@@ -334,7 +366,9 @@ class Sandbox:
                     f.change(row, rng, now)
                     keys.add(f.key(row))
             for _ in range(creates):
-                keys.add(f.key(f.create(rng, now)))
+                created = f.create(rng, now)
+                if created is not None:
+                    keys.add(f.key(created))
         return touched
 
     def _log(self, entry: RequestLog) -> None:

@@ -21,6 +21,8 @@ NULL = -(2**63)
 
 Key = tuple[int, ...]
 RowRange = tuple[int | None, int | None]
+Scope = tuple[str, int]
+"""(column, value): the rows of one parent record."""
 
 
 def _probe(*parts: int) -> Key:
@@ -161,8 +163,14 @@ class Table:
         bounds: RowRange,
         offset: int,
         limit: int,
+        scope: Scope | None = None,
     ) -> list[int]:
-        """One page of rows ordered by `order`, optionally only `where` within bounds."""
+        """One page of rows ordered by `order`, optionally only `where` within bounds.
+
+        `scope` (column, value) keeps only the rows of one parent record.
+        """
+        if scope is not None:
+            return self._scoped(order, descending, where, bounds, scope)[offset : offset + limit]
         ordered = self.index(order, descending)
         if where is None:
             return ordered.rows[offset : offset + limit].tolist()
@@ -181,6 +189,38 @@ class Table:
         else:
             self._cache.move_to_end(cache_key)
         return hit[offset : offset + limit].tolist()
+
+    def count(
+        self,
+        order: str,
+        descending: bool,
+        *,
+        where: str | None,
+        bounds: RowRange,
+        scope: Scope | None = None,
+    ) -> int:
+        """How many rows select() pages through, for envelopes that carry a total."""
+        if scope is not None:
+            return len(self._scoped(order, descending, where, bounds, scope))
+        if where is None:
+            return len(self)
+        a, b = self.index(where).span(*bounds)
+        return b - a
+
+    def _scoped(
+        self, order: str, descending: bool, where: str | None, bounds: RowRange, scope: Scope
+    ) -> list[int]:
+        # A parent has a handful of children: filter and sort them on each request.
+        column, value = scope
+        a, b = self.index(column).span(value, value)
+        rows = self.index(column).rows[a:b].tolist()
+        if where is not None:
+            col = self.cols[where]
+            lo = NULL + 1 if bounds[0] is None else bounds[0]
+            hi = -NULL - 1 if bounds[1] is None else bounds[1]
+            rows = [r for r in rows if lo <= col[r] <= hi]
+        rows.sort(key=self.index(order, descending).key)
+        return rows
 
     def _filter_sorted(self, ordered: SortedIndex, where: str, bounds: RowRange) -> array[int]:
         a, b = self.index(where).span(*bounds)
