@@ -13,6 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_maxio.auth import install_redaction
+from tap_maxio.memory import fix_mmap_threshold
 from tap_maxio.retries import RetryPolicy, Throttle
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.urls import Connection, SettingError, resolve
@@ -121,6 +122,7 @@ class TapMaxio(Tap):
         """Check the connection settings before anything is sent."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
         install_redaction(str(self.config.get("api_key") or ""))
+        fix_mmap_threshold()
         if validate_config:
             _ = self.connection
             if self.connection.server == "ebb":

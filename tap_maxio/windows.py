@@ -153,7 +153,7 @@ class WindowReader:
         key: Callable[[dict], Hashable],
         timestamp: Callable[[dict], datetime],
         workers: int = 1,
-        pages_per_window: int = 10,
+        pages_per_window: int = 8,
     ) -> None:
         """Set how pages are fetched, and how records are keyed and dated."""
         self.fetch = fetch

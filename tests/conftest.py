@@ -45,6 +45,16 @@ def tap_config(sandbox: Sandbox, **overrides: t.Any) -> dict[str, t.Any]:
     return config
 
 
+def select_all(config: dict) -> dict:
+    """A catalog with every stream selected, children included."""
+    catalog = TapMaxio(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = True
+    return catalog
+
+
 @dataclass
 class Run:
     """What one run of the tap wrote."""

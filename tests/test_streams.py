@@ -5,26 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import run_tap, sandbox_config, tap_config
+from conftest import run_tap, sandbox_config, select_all, tap_config
 from jsonschema import Draft7Validator
 
 from tap_maxio.sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
-from tap_maxio.tap import TapMaxio
 
 LEGACY = {"statements", "transactions", "legacy_invoices"}
 RI_ONLY = {"invoices", "invoice_events", "credit_notes", "proforma_invoices"}
 ALL = [stream.name for stream in STREAM_TYPES]
-
-
-def select_all(config: dict) -> dict:
-    """A catalog with every stream selected, children included."""
-    catalog = TapMaxio(config=config).catalog_dict
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = True
-    return catalog
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +81,9 @@ def test_relationship_streams_skip_on_a_legacy_site(legacy_run):
         assert legacy_run.records[stream] == []
 
 
-INCREMENTAL = [s.name for s in STREAM_TYPES if s.replication in {"updated_at", "since_id", "window"}]
+INCREMENTAL = [
+    s.name for s in STREAM_TYPES if s.replication in {"updated_at", "since_id", "window"}
+]
 
 
 def test_second_run_fetches_only_what_is_new(ri_site, legacy_site):
