@@ -12,6 +12,7 @@ only parses and re-serialises the JSON: the least work any tap must do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -73,16 +74,31 @@ class Result:
 
 
 def measure(args: list[str], stdout_path: str) -> tuple[float, float, float]:
-    """Run a command; return wall seconds, CPU seconds and peak RSS in MiB."""
+    """Run a command; return wall seconds, CPU seconds and peak RSS in MiB.
+
+    The peak is VmHWM sampled from /proc while the command runs: wait4's
+    ru_maxrss would also count this process's own memory (the sandbox's records),
+    which the child carries from fork until exec.
+    """
     started = time.monotonic()
+    peak_kib = 0
     with open(stdout_path, "w") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status_path = Path(f"/proc/{proc.pid}/status")
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            with contextlib.suppress(OSError, IndexError):
+                hwm = status_path.read_text().split("VmHWM:")[1].split()[0]
+                peak_kib = max(peak_kib, int(hwm))
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
-    if status != 0:
-        msg = f"{args[:3]} exited with status {status}"
+    if proc.returncode != 0:
+        msg = f"{args[:3]} exited with status {proc.returncode}"
         raise SystemExit(msg)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, peak_kib / 1024
 
 
 def catalog_for(config_path: Path, workdir: Path) -> Path:
