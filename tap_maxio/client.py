@@ -19,7 +19,7 @@ from singer_sdk.streams.rest import PageContext
 from tap_maxio.auth import authenticator
 from tap_maxio.pagination import MaxioPaginator
 from tap_maxio.retries import call_with_retries, is_retriable_status
-from tap_maxio.windows import Page, PageRequest, Window, WindowReader, to_utc_second
+from tap_maxio.windows import Page, PageRequest, Window, WindowReader
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -448,4 +448,4 @@ class MaxioStream(RESTStream[t.Any]):
         return parse_timestamp(value) if value else None
 
 
-__all__ = ["EPOCH", "MaxioAPIError", "MaxioStream", "parse_timestamp", "to_utc_second", "utc_iso"]
+__all__ = ["EPOCH", "MaxioAPIError", "MaxioStream", "parse_timestamp", "utc_iso"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import random
 import socket
 import struct
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+import msgspec
 
 from .collections import CollectionSpec, QueryError, active_specs, path_pattern, plan, run, total
 from .config import SandboxConfig
@@ -406,7 +407,9 @@ class _Reply:
         self.send(status, text.encode(), "text/plain; charset=utf-8", headers)
 
     def json(self, status: int, payload: Any) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        # msgspec encodes a page of 200 subscriptions ~18x faster than json, so
+        # the fake server's own CPU does not dominate what benchmarks measure.
+        body = msgspec.json.encode(payload)
         self.send(status, body, "application/json; charset=utf-8")
 
     def fault(self, fault: _Fault) -> None:
