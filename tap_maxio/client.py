@@ -116,7 +116,8 @@ class MaxioStream(RESTStream[t.Any]):
     wrapper: str | None = None
     #: Records come as {"<records_key>": [...]}.
     records_key: str | None = None
-    #: "updated_at" (time windows), "since_id" (id cursor) or "full_table".
+    #: "updated_at" (time windows), "since_id" (id cursor), "window" (time windows
+    #: over records without updated_at) or "full_table".
     replication: str = "full_table"
     #: Parameters that make the endpoint sort ascending by updated_at, if it can.
     sort_param: t.ClassVar[dict[str, str]] = {}
