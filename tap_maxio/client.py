@@ -277,11 +277,19 @@ class MaxioStream(RESTStream[t.Any]):
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Records of one page."""
-        return self.extract_records(msgspec.json.decode(response.content))
+        return self._records_of(response)
 
     def count_records(self, response: requests.Response) -> int:
-        """How many records a page held."""
-        return len(self.extract_records(msgspec.json.decode(response.content)))
+        """How many records a page held (the paginator asks after parsing)."""
+        return len(self._records_of(response))
+
+    def _records_of(self, response: requests.Response) -> list[dict]:
+        """Parse a page once, however often it is asked for."""
+        records: list[dict] | None = getattr(response, "maxio_records", None)
+        if records is None:
+            records = self.extract_records(msgspec.json.decode(response.content))
+            setattr(response, "maxio_records", records)  # noqa: B010
+        return records
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Emit updated_at in UTC, so that bookmarks compare as instants."""
