@@ -40,4 +40,7 @@ def test_meltano_run_loads_every_record(shared_sandbox, tmp_path):
         (path,) = tmp_path.glob(f"{stream}*.jsonl")
         lines = path.read_text().splitlines()
         assert len(lines) == count
+    # Children cost one request per parent: meltano.yml leaves them unselected.
+    assert not list(tmp_path.glob("usages*.jsonl"))
+    assert not list(tmp_path.glob("prepayments*.jsonl"))
     assert API_KEY not in result.stdout + result.stderr
