@@ -666,39 +666,15 @@ class Invoices(Factory):
         created = self.ds.clock.iso(t.cols["created_at"][row])
         start = t.cols["issue_date"][row]
         line_uid = encode_uid("li_", rng.randrange(UID_SPACE))
-        name = products.name_of(product_row)
         period_start = date.fromordinal(start).isoformat()
         period_end = date.fromordinal(start + 30).isoformat()
         if "line_items" in flags:
             record["line_items"] = [
-                {
-                    "uid": line_uid,
-                    "title": name,
-                    "description": f"{period_start} - {period_end}",
-                    "quantity": "1.0",
-                    "unit_price": money(subtotal),
-                    "subtotal_amount": money(subtotal),
-                    "discount_amount": money(discount),
-                    "tax_amount": money(tax),
-                    "tax_included": False,
-                    "total_amount": money(subtotal - discount + tax),
-                    "tiered_unit_price": False,
-                    "period_range_start": period_start,
-                    "period_range_end": period_end,
-                    "transaction_id": transaction,
-                    "product_id": products.table.pk[product_row],
-                    "product_version": 1,
-                    "component_id": None,
-                    "price_point_id": None,
-                    "billing_schedule_item_id": None,
-                    "hide": False,
-                    "component_cost_data": None,
-                    "product_price_point_id": products.price_point(product_row),
-                    "custom_item": False,
-                    "kind": "baseline",
-                    "prepaid_allocation_expires_at": None,
-                }
-            ]
+                baseline_line_item(
+                    products, product_row, uid=line_uid, amounts=(subtotal, discount, tax),
+                    period=(period_start, period_end), transaction_id=transaction,
+                )
+            ]  # fmt: skip
         if "discounts" in flags:
             record["discounts"] = (
                 [
@@ -1066,3 +1042,43 @@ class Events(Factory):
             "created_at": self.ts(row, "created_at"),
             "event_specific_data": data,
         }
+
+
+def baseline_line_item(
+    products: Products,
+    product_row: int,
+    *,
+    uid: str,
+    amounts: tuple[int, int, int],
+    period: tuple[str, str],
+    transaction_id: int | None,
+) -> Record:
+    """The one product line of an invoice or proforma invoice (cents in, money out)."""
+    subtotal, discount, tax = amounts
+    return {
+        "uid": uid,
+        "title": products.name_of(product_row),
+        "description": f"{period[0]} - {period[1]}",
+        "quantity": "1.0",
+        "unit_price": money(subtotal),
+        "subtotal_amount": money(subtotal),
+        "discount_amount": money(discount),
+        "tax_amount": money(tax),
+        "tax_included": False,
+        "total_amount": money(subtotal - discount + tax),
+        "tiered_unit_price": False,
+        "period_range_start": period[0],
+        "period_range_end": period[1],
+        "transaction_id": transaction_id,
+        "product_id": products.table.pk[product_row],
+        "product_version": 1,
+        "component_id": None,
+        "price_point_id": None,
+        "billing_schedule_item_id": None,
+        "hide": False,
+        "component_cost_data": None,
+        "product_price_point_id": products.price_point(product_row),
+        "custom_item": False,
+        "kind": "baseline",
+        "prepaid_allocation_expires_at": None,
+    }

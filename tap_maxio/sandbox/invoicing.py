@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from .billing import INVOICE_FLAGS, Customers, Invoices
+from .billing import INVOICE_FLAGS, Customers, Invoices, baseline_line_item
 from .catalog import Products
 from .data import SITE_ID, ChildFactory, Factory, Record, Row
 from .pools import FAMILY_NAMES, UID_SPACE, encode_uid, money, nth_name, scramble
@@ -259,37 +259,13 @@ class ProformaInvoices(ChildFactory):
         }
         line = encode_uid("li_", rng.randrange(UID_SPACE))
         if "line_items" in flags:
-            name = products.name_of(product_row)
             end = date.fromordinal(day.toordinal() + 30).isoformat()
             record["line_items"] = [
-                {
-                    "uid": line,
-                    "title": name,
-                    "description": f"{day.isoformat()} - {end}",
-                    "quantity": "1.0",
-                    "unit_price": money(subtotal),
-                    "subtotal_amount": money(subtotal),
-                    "discount_amount": money(discount),
-                    "tax_amount": money(tax),
-                    "tax_included": False,
-                    "total_amount": money(total),
-                    "tiered_unit_price": False,
-                    "period_range_start": day.isoformat(),
-                    "period_range_end": end,
-                    "transaction_id": None,
-                    "product_id": products.table.pk[product_row],
-                    "product_version": 1,
-                    "component_id": None,
-                    "price_point_id": None,
-                    "billing_schedule_item_id": None,
-                    "hide": False,
-                    "component_cost_data": None,
-                    "product_price_point_id": products.price_point(product_row),
-                    "custom_item": False,
-                    "kind": "baseline",
-                    "prepaid_allocation_expires_at": None,
-                }
-            ]
+                baseline_line_item(
+                    products, product_row, uid=line, amounts=(subtotal, discount, tax),
+                    period=(day.isoformat(), end), transaction_id=None,
+                )
+            ]  # fmt: skip
         if "discounts" in flags:
             record["discounts"] = [
                 {
