@@ -11,8 +11,10 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import msgspec
+import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import PageContext
 
@@ -22,7 +24,7 @@ from tap_maxio.retries import call_with_retries, is_retriable_status
 from tap_maxio.windows import Page, PageRequest, Window, WindowReader
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
 
     import requests
     from singer_sdk.authenticators import BasicAuthenticator
@@ -290,6 +292,37 @@ class MaxioStream(RESTStream[t.Any]):
             records = self.extract_records(msgspec.json.decode(response.content))
             setattr(response, "maxio_records", records)  # noqa: B010
         return records
+
+    @cached_property
+    def _every_property_selected(self) -> bool:
+        """Whether the catalog keeps every property of the stream.
+
+        A breadcrumb missing from the mask takes its parent's value, so when
+        every listed one is selected no property is ever removed.
+        """
+        return all(self.mask.values())
+
+    def _generate_record_messages(
+        self, record: dict
+    ) -> Generator[singer.RecordMessage, None, None]:
+        """RECORD messages, without walking records the catalog keeps whole.
+
+        The SDK walks every nested object of every record to drop deselected
+        properties: a quarter of the tap's CPU when nothing is deselected.
+        Values are not conformed either way (TYPE_CONFORMANCE_LEVEL is NONE).
+        """
+        if not self._every_property_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Emit updated_at in UTC, so that bookmarks compare as instants."""

@@ -19,10 +19,11 @@ windows are emitted, in time order.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 import typing as t
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -136,6 +137,53 @@ class _Slot:
     records: Page | None = None
 
 
+#: What the coordinator passes on after the last window.
+_DONE = object()
+
+
+class _Run:
+    """What one read shares between the caller and its coordinator thread."""
+
+    def __init__(self, window: Window) -> None:
+        self.slots: deque[_Slot] = deque([_Slot(window)])
+        #: Windows in time order, then _DONE or the exception that ended the read.
+        self.ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        #: Records passed on that the caller has not taken yet.
+        self.waiting = 0
+        self.stopped = False
+        self._changed = threading.Condition()
+        self._news = False
+
+    def wake(self, *_: object) -> None:
+        """A request finished, the caller took a window, or the read stops."""
+        with self._changed:
+            self._news = True
+            self._changed.notify()
+
+    def wait(self) -> None:
+        """Sleep until something changes."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._news)
+            self._news = False
+
+    def hand_over(self, window: Window, page: Page) -> None:
+        """Pass a finished window on to the caller."""
+        with self._changed:
+            self.waiting += len(page)
+        self.ready.put((window, page))
+
+    def handed_over(self, count: int) -> None:
+        """The caller took a window of `count` records: read-ahead may go on."""
+        with self._changed:
+            self.waiting -= count
+        self.wake()
+
+    def stop(self) -> None:
+        """End the read: no new requests, and those in flight are let finish."""
+        self.stopped = True
+        self.wake()
+
+
 def to_utc_second(value: datetime) -> datetime:
     """Truncate an aware datetime to its whole second in UTC."""
     return value.astimezone(timezone.utc).replace(microsecond=0)
@@ -171,41 +219,66 @@ class WindowReader:
         self._count_lock = threading.Lock()
 
     def read(self, start: datetime, end: datetime) -> Iterator[tuple[Window, list[dict]]]:
-        """Yield (window, records sorted by time) for consecutive windows."""
-        slots: deque[_Slot] = deque([_Slot(Window(to_utc_second(start), to_utc_second(end)))])
+        """Yield (window, records sorted by time) for consecutive windows.
+
+        A coordinator thread settles each finished request and starts the next
+        at once: were that left to the caller, every keyset restart would wait
+        while the caller emits the records it has already been given.
+        """
+        run = _Run(Window(to_utc_second(start), to_utc_second(end)))
+        coordinator = threading.Thread(
+            target=self._coordinate, args=(run,), name="windows", daemon=True
+        )
+        coordinator.start()
         emitted_second: datetime | None = None
         emitted_keys: set[Hashable] = set()
+        try:
+            while (item := run.ready.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                window, page = t.cast("tuple[Window, Page]", item)
+                run.handed_over(len(page))
+                records = []
+                for record in sorted(page.records(), key=self.timestamp):
+                    second = to_utc_second(self.timestamp(record))
+                    if second != emitted_second:
+                        emitted_second, emitted_keys = second, set()
+                    key = self.key(record)
+                    if key not in emitted_keys:
+                        emitted_keys.add(key)
+                        records.append(record)
+                yield window, records
+        finally:
+            run.stop()
+            coordinator.join()
+
+    def _coordinate(self, run: _Run) -> None:
+        """Keep up to `workers` requests in flight; pass on windows in time order."""
+        slots = run.slots
         executor = ThreadPoolExecutor(self.workers, thread_name_prefix="window")
         try:
-            while slots:
-                self._launch(slots, executor)
-                running = [s.future for s in slots if s.future is not None]
-                assert running, "no window in flight while some are unread"
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for slot in [s for s in slots if s.future in done]:
+            while slots and not run.stopped:
+                self._launch(run, executor)
+                run.wait()
+                for slot in [s for s in slots if s.future is not None and s.future.done()]:
                     self._settle(slots, slot)
                 while slots and slots[0].records is not None:
                     head = slots.popleft()
-                    records = []
                     assert head.records is not None
-                    for record in sorted(head.records.records(), key=self.timestamp):
-                        second = to_utc_second(self.timestamp(record))
-                        if second != emitted_second:
-                            emitted_second, emitted_keys = second, set()
-                        key = self.key(record)
-                        if key not in emitted_keys:
-                            emitted_keys.add(key)
-                            records.append(record)
-                    yield head.window, records
+                    run.hand_over(head.window, head.records)
+            run.ready.put(_DONE)
+        except BaseException as exc:  # raised again in the caller's thread
+            run.ready.put(exc)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _launch(self, slots: deque[_Slot], executor: ThreadPoolExecutor) -> None:
+    def _launch(self, run: _Run, executor: ThreadPoolExecutor) -> None:
         """Start the earliest unread windows, each cut to the expected density."""
+        slots = run.slots
         running = sum(1 for s in slots if s.future is not None)
-        # Records read ahead of the head wait in memory: bound them, but always
+        # Records read ahead of the caller wait in memory: bound them, but always
         # let the earliest unread window start, or the head could never finish.
-        buffered = sum(len(s.records) for s in slots if s.records is not None)
+        buffered = run.waiting + sum(len(s.records) for s in slots if s.records is not None)
         earliest = True
         index = 0
         while index < len(slots) and running < self.workers:
@@ -224,6 +297,7 @@ class WindowReader:
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
             slot.future = executor.submit(self._read_window, slot.window)
+            slot.future.add_done_callback(run.wake)
             running += 1
 
     def _settle(self, slots: deque[_Slot], slot: _Slot) -> None:

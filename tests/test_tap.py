@@ -17,6 +17,7 @@ import requests
 from conftest import API_KEY, COUNTS, run_tap, sandbox_config, tap_config
 
 from tap_maxio.sandbox import Sandbox
+from tap_maxio.tap import TapMaxio
 
 PRIMARY_KEYS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}
 
@@ -53,6 +54,22 @@ def test_full_sync_emits_every_record_of_the_site(shared_sandbox):
         assert len(run.records[stream]) == COUNTS[stream]
         assert run.keys(stream, key) == sandbox_keys(shared_sandbox, stream)
     assert len(run.records["site"]) == 1
+
+
+def test_deselected_properties_are_not_emitted(shared_sandbox):
+    config = tap_config(shared_sandbox)
+    catalog = TapMaxio(config=config).catalog_dict
+    (entry,) = [s for s in catalog["streams"] if s["tap_stream_id"] == "customers"]
+    for item in entry["metadata"]:
+        if item["breadcrumb"] == []:
+            item["metadata"]["selected"] = True
+        elif item["breadcrumb"] == ["properties", "email"]:
+            item["metadata"]["selected"] = False
+    run = run_tap(config, catalog=catalog)
+    assert len(run.records["customers"]) == COUNTS["customers"]
+    assert all("email" not in r and "first_name" in r for r in run.records["customers"])
+    full = run_tap(config)
+    assert all("email" in r for r in full.records["customers"])
 
 
 def test_updated_at_and_bookmarks_are_utc(shared_sandbox):

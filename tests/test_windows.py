@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -119,3 +120,39 @@ def test_windows_share_their_boundary_second():
     pieces = Window(T0, T0 + timedelta(seconds=10)).pieces(3)
     assert pieces[0].start == T0 and pieces[-1].end == T0 + timedelta(seconds=10)
     assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
+
+
+def test_requests_go_on_while_the_caller_emits():
+    """A keyset restart is sent at once, not when the caller asks for more."""
+    fake = FakeList(0)
+    fake.rows = {i: T0 + timedelta(seconds=i) for i in range(100)}
+    started: list[float] = []
+
+    def fetch(request):
+        started.append(time.monotonic())
+        return fake.fetch(request, page_size=20, keyset=True)
+
+    reader = WindowReader(
+        fetch, page_size=20, keyset=True, key=lambda r: r["id"], timestamp=lambda r: r["ts"]
+    )
+    windows = reader.read(T0, END)
+    first = next(windows)[1]
+    time.sleep(0.5)  # the caller emitting the first page's records
+    resumed = time.monotonic()
+    rest = [r for _, records in windows for r in records]
+    assert [r["id"] for r in first + rest] == list(range(100))
+    assert len(started) > 5
+    assert max(started) < resumed, "the reader waited for the caller"
+
+
+def test_a_failed_request_ends_the_read_in_the_callers_thread():
+    def fetch(request):
+        if request.window.start > T0:
+            raise RuntimeError("HTTP 500 after every retry")
+        return [{"id": i, "ts": T0 + timedelta(seconds=i)} for i in range(20)]
+
+    reader = WindowReader(
+        fetch, page_size=20, keyset=True, key=lambda r: r["id"], timestamp=lambda r: r["ts"]
+    )
+    with pytest.raises(RuntimeError, match="HTTP 500"):
+        list(reader.read(T0, END))
