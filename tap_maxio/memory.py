@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 from functools import cache
 
@@ -11,6 +12,8 @@ from functools import cache
 M_MMAP_THRESHOLD = -3
 #: glibc's own starting value, here made fixed.
 THRESHOLD = 128 * 1024
+#: Container allocations between two runs of the youngest generation's collector.
+GC_YOUNG_THRESHOLD = 100_000
 
 
 @cache
@@ -30,3 +33,15 @@ def fix_mmap_threshold() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def collect_cycles_rarely() -> None:
+    """Run the cycle collector every 100,000 allocations instead of every 700.
+
+    Records are trees, freed by reference counting alone, yet each page parsed
+    allocates thousands of containers and so triggered collections that scanned
+    the whole heap: 40% of the time spent parsing a page. Freezing what start-up
+    built also keeps the SDK's long-lived objects out of every later scan.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)

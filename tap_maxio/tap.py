@@ -13,7 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_maxio.auth import install_redaction
-from tap_maxio.memory import fix_mmap_threshold
+from tap_maxio.memory import collect_cycles_rarely, fix_mmap_threshold
 from tap_maxio.retries import RetryPolicy, Throttle
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.urls import Connection, SettingError, resolve
@@ -177,10 +177,17 @@ class TapMaxio(Tap):
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI, ending on one clear line when the API refuses for good."""
+        collect_cycles_rarely()
         try:
             super().invoke(*args, **kwargs)
         except FatalAPIError as exc:
             cls.logger.error("%s", exc)
+            sys.exit(1)
+        except ConfigValidationError as exc:
+            # The SDK would end on "Config validation failed", and Meltano shows
+            # only the last line: each line here names the setting to fix.
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("%s", error)
             sys.exit(1)
 
 
