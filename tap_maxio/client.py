@@ -148,8 +148,20 @@ class MaxioStream(RESTStream[t.Any]):
         """Keep the tap, which holds the site's connection and throttle."""
         super().__init__(tap, *args, **kwargs)
         self.site = tap
+        self._schema_written = False
         if self.state_keys is not None:
             self.state_partitioning_keys = self.state_keys
+
+    def _write_schema_message(self) -> None:
+        """Write the stream's SCHEMA once a run.
+
+        The SDK writes it again for every parent record a child is read for,
+        and a target flushes every stream on each one: with children selected,
+        target-duckdb made hundreds of small loads.
+        """
+        if not self._schema_written:
+            super()._write_schema_message()
+            self._schema_written = True
 
     @property
     def is_sorted(self) -> bool:
@@ -462,6 +474,10 @@ class MaxioStream(RESTStream[t.Any]):
             if len(page) < self.page_size or not records:
                 break
             last = records[-1]["id"]
+        # The SDK promotes a child's bookmark only when the parent's context holds
+        # nothing but the state keys (usages' also holds the component kind): the
+        # read is complete, so the bookmark is promoted here.
+        self.state_manager.finalize_state(self.get_context_state(context))
         self.logger.info("%s: %d records", self.name, count)
 
     def _lazy_page(self, context: Context | None, request: PageRequest) -> Page:

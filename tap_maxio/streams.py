@@ -55,6 +55,10 @@ def declare(name: str, spec: dict[str, t.Any]) -> type[MaxioStream]:
         "state_keys": spec.get("state_keys", []) if "parent" in spec else None,
         # Children fan out one request per parent record: the user opts in.
         "selected_by_default": "parent" not in spec,
+        # Maxio is not known to touch a parent's updated_at when a child changes
+        # (a note added, a code added to a coupon): a selected child has its
+        # parent read whole, so that no parent's children are left unread.
+        "ignore_parent_replication_key": "parent" in spec,
         "schema": StreamSchema(SCHEMAS, key=name),
     }
     class_name = "".join(part.title() for part in name.split("_")) + "Stream"
