@@ -1,9 +1,10 @@
-# One command each: `make test` sets the project up from nothing and runs every check.
+# One command each: `make demo` syncs a sandbox site into DuckDB; `make test` sets the
+# project up from nothing and runs every check.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint clean
+.PHONY: install demo test lint clean
 
 $(BIN)/tap-maxio: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ lint: $(BIN)/tap-maxio
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_maxio scripts benchmarks
+
+demo: install
+	$(BIN)/python scripts/demo.py
 
 test: install lint
 	$(BIN)/python -m pytest -W error

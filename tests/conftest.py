@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
+import sys
 import typing as t
 from collections import defaultdict
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from tap_maxio.sandbox import Sandbox, SandboxConfig
 from tap_maxio.tap import TapMaxio
 
+ROOT = Path(__file__).resolve().parent.parent
+MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
 API_KEY = "sk_test_9f3b2c1d8e7a6b5c"
 COUNTS = {"subscriptions": 260, "customers": 140, "invoices": 230}
 
@@ -89,6 +95,19 @@ def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None
     stdout.seek(0)
     messages = [json.loads(line) for line in stdout.read().splitlines() if line.strip()]
     return Run(messages, stderr.getvalue())
+
+
+def meltano(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run meltano in the project, as its user would."""
+    return subprocess.run(
+        [MELTANO, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.fixture

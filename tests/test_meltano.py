@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-from conftest import API_KEY, COUNTS
-
-ROOT = Path(__file__).resolve().parent.parent
-MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
+from conftest import API_KEY, COUNTS, ROOT, meltano
 
 
 def test_meltano_run_loads_every_record(shared_sandbox, tmp_path):
@@ -26,15 +19,7 @@ def test_meltano_run_loads_every_record(shared_sandbox, tmp_path):
         "TARGET_JSONL_DESTINATION_PATH": str(tmp_path),
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    result = subprocess.run(
-        [MELTANO, "run", "--no-state-update", "tap-maxio", "target-jsonl"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = meltano("run", "--no-state-update", "tap-maxio", "target-jsonl", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     for stream, count in COUNTS.items():
         (path,) = tmp_path.glob(f"{stream}*.jsonl")

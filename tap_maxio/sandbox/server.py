@@ -58,6 +58,10 @@ class RequestLog:
     status: int
 
 
+#: The tap's streams whose records come from more than one collection.
+STREAM_SOURCES = {"metafields": ["customer_metafields", "subscription_metafields"]}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The site's records at one moment."""
@@ -232,6 +236,18 @@ class Sandbox:
         with self._data_lock:
             f = self.data.factories[collection]
             return [f.render(r, wanted) for r in range(len(f.table))]
+
+    def stream_records(self, stream: str) -> list[Record]:
+        """The records behind one of the tap's streams, as a warehouse should hold them.
+
+        `metafields` gathers both resources' metafields, `site` is the one site
+        record, and a stream of the other invoicing model has none here.
+        """
+        if stream == "site":
+            with self._data_lock:
+                return [render_site(self.data)]
+        sources = STREAM_SOURCES.get(stream, [stream])
+        return [r for source in sources if source in self.specs for r in self.records(source)]
 
     def list_path(self, collection: str, record: Record | None = None) -> str:
         """The path of the list serving a record (by default the collection's first).

@@ -1,0 +1,237 @@
+"""`meltano run` into real warehouses: sync, change the site, sync again, query."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import typing as t
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from conftest import API_KEY, meltano, sandbox_config
+
+from tap_maxio.sandbox import Sandbox
+from tap_maxio.streams import STREAM_TYPES
+
+PRIMARY_KEYS = {stream.name: list(stream.primary_keys or []) for stream in STREAM_TYPES}
+#: CI installs every warehouse the tests need (.ci/run); elsewhere one may be missing.
+REQUIRED = os.environ.get("CI", "").lower() == "true"
+
+
+def missing(what: str) -> None:
+    """Fail in CI, where nothing may be missing; skip elsewhere."""
+    if REQUIRED:
+        pytest.fail(f"{what} (CI must install it: see .ci/run)")
+    pytest.skip(what)
+
+
+def utc(value: t.Any) -> datetime:
+    """A timestamp as the site or a warehouse gives it, as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # Naive warehouse timestamps are UTC: the loaders are made to write UTC.
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Warehouse(t.Protocol):
+    """A loader's settings and the queries the test asks of its tables."""
+
+    loader: str
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the loader at the warehouse."""
+        ...
+
+    def tables(self) -> set[str]:
+        """The tables the loader created."""
+        ...
+
+    def query(self, sql: str) -> list[tuple]:
+        """Rows of a query on the tap's schema (`{schema}` is filled in)."""
+        ...
+
+
+def sync_twice(warehouse: Warehouse, tmp_path: Path) -> dict[str, list[dict]]:
+    """Run meltano, change the site, run again from the saved state; return the truth."""
+    with Sandbox(sandbox_config()) as site:
+        env = {
+            **os.environ,
+            **warehouse.env(),
+            "TAP_MAXIO_BASE_URL": site.url,
+            "TAP_MAXIO_API_KEY": API_KEY,
+            "TAP_MAXIO_SUBDOMAIN": "acme",
+            "TAP_MAXIO__SELECT": json.dumps(["*.*"]),  # the children too
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            # The test's state stays out of the project's .meltano/.
+            "MELTANO_STATE_BACKEND_URI": f"file://{tmp_path}/state",
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db",
+        }
+        for run in ("first", "second"):
+            result = meltano("run", "tap-maxio", warehouse.loader, env=env)
+            assert result.returncode == 0, f"{run} run: {result.stderr[-3000:]}"
+            assert API_KEY not in result.stdout + result.stderr
+            if run == "first":
+                changed = site.mutate(updates=5, creates=2)
+                assert changed["subscriptions"], "the site did not change"
+        return {table: site.stream_records(table) for table in warehouse.tables()}
+
+
+def assert_latest_versions(warehouse: Warehouse, site_truth: dict[str, list[dict]]) -> None:
+    """Each table holds each record once, in its latest version."""
+    for table in warehouse.tables():
+        expected = site_truth[table]
+        keys = PRIMARY_KEYS[table]
+        columns = ", ".join(f'"{k}"' for k in keys)
+        ((rows, distinct),) = warehouse.query(
+            f'SELECT count(*), count(DISTINCT ({columns})) FROM {{schema}}."{table}"'
+        )
+        assert rows == distinct == len(expected), (table, rows, distinct, len(expected))
+        if not expected or "updated_at" not in expected[0]:
+            continue
+        if not all(k in expected[0] for k in keys):
+            continue
+        stored = {
+            tuple(row[:-1]): utc(row[-1])
+            for row in warehouse.query(f'SELECT {columns}, updated_at FROM {{schema}}."{table}"')
+        }
+        latest = {tuple(r[k] for k in keys): utc(r["updated_at"]) for r in expected}
+        assert stored == latest, f"{table}: a row is not in its latest version"
+
+
+# DuckDB, with target-duckdb
+
+
+class DuckDB:
+    """A DuckDB file, loaded by target-duckdb."""
+
+    loader = "target-duckdb"
+    schema = "tap_maxio"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def env(self) -> dict[str, str]:
+        return {"TARGET_DUCKDB_FILEPATH": str(self.path)}
+
+    def query(self, sql: str) -> list[tuple]:
+        import duckdb
+
+        with duckdb.connect(str(self.path), read_only=True) as db:
+            return db.execute(sql.format(schema=self.schema)).fetchall()
+
+    def tables(self) -> set[str]:
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )
+        return {name for (name,) in rows}
+
+
+def test_duckdb_holds_every_record_in_its_latest_version(tmp_path):
+    warehouse = DuckDB(tmp_path / "warehouse.duckdb")
+    site_truth = sync_twice(warehouse, tmp_path)
+    assert {"subscriptions", "customers", "invoices", "coupon_subcodes"} <= set(site_truth)
+    assert_latest_versions(warehouse, site_truth)
+
+
+# PostgreSQL, with meltanolabs-target-postgres
+
+
+def postgres_bindir() -> Path | None:
+    """Where initdb and pg_ctl are: on PATH, or in Debian's versioned folder."""
+    found = shutil.which("initdb")
+    if found is None:
+        versions = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+        )
+        found = str(versions[-1]) if versions else None
+    return Path(found).resolve().parent if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres() -> t.Iterator[dict[str, t.Any]]:
+    """A PostgreSQL server of the tests' own, in a temporary folder, on a free port."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
+    assert bindir is not None
+    # initdb and postgres refuse to run as root.
+    user = "postgres" if os.geteuid() == 0 else None
+    # Not tmp_path: the postgres user cannot enter pytest's private folders.
+    root = Path(tempfile.mkdtemp(prefix="tap-maxio-pg-"))
+    if user:
+        shutil.chown(root, user, user)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+
+    def pg(*args: t.Any) -> None:
+        subprocess.run(args, check=True, capture_output=True, user=user, cwd=root, timeout=120)
+
+    try:
+        pg(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+           "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
+            "-c timezone=UTC -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        pg(bindir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "start", "-o", options)
+        yield {"host": "127.0.0.1", "port": port, "user": "postgres"}
+    finally:
+        subprocess.run(
+            [bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+            check=False, capture_output=True, user=user, cwd=root, timeout=120,
+        )  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Postgres:
+    """One database of the test server, loaded by target-postgres."""
+
+    loader = "target-postgres"
+    #: meltano.yml names the schema after the extractor's namespace.
+    schema = "tap_maxio"
+
+    def __init__(self, server: dict[str, t.Any], database: str) -> None:
+        self.server = server
+        self.database = database
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TARGET_POSTGRES_HOST": self.server["host"],
+            "TARGET_POSTGRES_PORT": str(self.server["port"]),
+            "TARGET_POSTGRES_USER": self.server["user"],
+            "TARGET_POSTGRES_PASSWORD": "unused",  # trust auth, but the target wants one
+            "TARGET_POSTGRES_DATABASE": self.database,
+        }
+
+    def query(self, sql: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(**self.server, dbname=self.database) as db:
+            return db.execute(sql.format(schema=self.schema)).fetchall()
+
+    def tables(self) -> set[str]:
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )
+        return {name for (name,) in rows}
+
+
+def test_postgres_holds_every_record_in_its_latest_version(postgres, tmp_path):
+    import psycopg
+
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**postgres, dbname="postgres", autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {database}")
+    warehouse = Postgres(postgres, database)
+    site_truth = sync_twice(warehouse, tmp_path)
+    assert {"subscriptions", "customers", "invoices", "coupon_subcodes"} <= set(site_truth)
+    assert_latest_versions(warehouse, site_truth)
