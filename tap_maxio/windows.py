@@ -296,6 +296,18 @@ class WindowReader:
                 cut = slot.window.start + timedelta(seconds=max(1, round(span)))
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
+            elif self.density and index == len(slots):
+                # The last unread window, with workers idle: a keyset read of it
+                # would go one request at a time, so share it among them when it
+                # is expected to hold a page or more. Rows crowd towards the
+                # present, and a first page from the sparse past would otherwise
+                # keep a long history on one worker.
+                shares = self.workers - running
+                if shares > 1 and self.density * slot.window.seconds >= self.page_size:
+                    first, *rest = slot.window.pieces(shares)
+                    slot.window = first
+                    for offset, piece in enumerate(rest):
+                        slots.insert(index + offset, _Slot(piece))
             slot.future = executor.submit(self._read_window, slot.window)
             slot.future.add_done_callback(run.wake)
             running += 1

@@ -156,3 +156,33 @@ def test_a_failed_request_ends_the_read_in_the_callers_thread():
     )
     with pytest.raises(RuntimeError, match="HTTP 500"):
         list(reader.read(T0, END))
+
+
+def test_the_rest_of_a_range_is_shared_among_idle_workers():
+    """Rows crowd towards the present: the first page underestimates the density,
+    yet the requests after it go out together, not one keyset restart at a time."""
+    fake = FakeList(0)
+    rng = random.Random(3)
+    fake.rows = {
+        i: T0 + timedelta(seconds=int(30 * 86400 * rng.random() ** 0.2)) for i in range(2000)
+    }
+    in_flight, overlapping, lock = [0], [], threading.Lock()
+
+    def fetch(request):
+        with lock:
+            in_flight[0] += 1
+            overlapping.append(in_flight[0])
+        time.sleep(0.02)
+        try:
+            return fake.fetch(request, page_size=100, keyset=True)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    reader = WindowReader(
+        fetch, page_size=100, keyset=True, key=lambda r: r["id"], timestamp=lambda r: r["ts"],
+        workers=4,
+    )  # fmt: skip
+    emitted = [r["id"] for _, records in reader.read(T0, END) for r in records]
+    assert sorted(emitted) == list(range(2000))
+    assert max(overlapping[1:4]) >= 3, overlapping[:8]
