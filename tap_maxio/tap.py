@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import typing as t
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cached_property
 
@@ -19,6 +20,10 @@ from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.urls import Connection, SettingError, resolve
 
 if t.TYPE_CHECKING:
+    import logging
+
+    import click
+
     from tap_maxio.client import MaxioStream
 
 
@@ -178,17 +183,32 @@ class TapMaxio(Tap):
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI, ending on one clear line when the API refuses for good."""
         collect_cycles_rarely()
-        try:
+        with one_line_errors(cls.logger):
             super().invoke(*args, **kwargs)
-        except FatalAPIError as exc:
-            cls.logger.error("%s", exc)
-            sys.exit(1)
-        except ConfigValidationError as exc:
-            # The SDK would end on "Config validation failed", and Meltano shows
-            # only the last line: each line here names the setting to fix.
-            for error in exc.errors or [str(exc)]:
-                cls.logger.error("%s", error)
-            sys.exit(1)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: one record of each stream, with the same one-line errors."""
+        with one_line_errors(cls.logger):
+            super().cb_test(ctx, param, value)
+
+
+@contextmanager
+def one_line_errors(logger: logging.Logger) -> t.Iterator[None]:
+    """End the process on one line, no traceback, for errors the user must fix.
+
+    The SDK would end a bad setting on "Config validation failed", and Meltano
+    shows only the last line: each line here names the setting to fix.
+    """
+    try:
+        yield
+    except FatalAPIError as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+    except ConfigValidationError as exc:
+        for error in exc.errors or [str(exc)]:
+            logger.error("%s", error)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

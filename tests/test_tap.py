@@ -172,12 +172,14 @@ def test_429_honours_retry_after(sandbox):
     assert same == [429, 200]
 
 
-def test_401_fails_fast_with_one_clear_line(shared_sandbox, tmp_path):
+@pytest.mark.parametrize("mode", [(), ("--test",)], ids=["sync", "test"])
+def test_401_fails_fast_with_one_clear_line(shared_sandbox, tmp_path, mode):
     started = time.monotonic()
-    result = run_cli(tap_config(shared_sandbox, api_key="wrong-key-123456"), tmp_path)
+    result = run_cli(tap_config(shared_sandbox, api_key="wrong-key-123456"), tmp_path, *mode)
     assert time.monotonic() - started < 30
     assert result.returncode == 1
-    assert "check api_key, subdomain and environment" in result.stderr
+    # `meltano config test` runs the tap and shows its last line.
+    assert "check api_key, subdomain and environment" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
     assert "wrong-key-123456" not in result.stderr + result.stdout
 
@@ -217,9 +219,10 @@ def test_404_and_422_skip_one_stream_with_a_warning(sandbox, tmp_path, status, b
         ("max_concurrent_requests", "lots"),
     ],
 )
-def test_bad_settings_fail_before_any_request(shared_sandbox, tmp_path, setting, value):
+@pytest.mark.parametrize("mode", [(), ("--test",)], ids=["sync", "test"])
+def test_bad_settings_fail_before_any_request(shared_sandbox, tmp_path, setting, value, mode):
     shared_sandbox.clear_log()
-    result = run_cli({**tap_config(shared_sandbox), setting: value}, tmp_path)
+    result = run_cli({**tap_config(shared_sandbox), setting: value}, tmp_path, *mode)
     assert result.returncode == 1
     # Meltano shows a failed plugin's last line only: that one names the setting.
     assert setting in result.stderr.strip().splitlines()[-1]
