@@ -1,0 +1,82 @@
+"""Set the project up and run it, with nothing but Python 3.10+ (the Makefile calls this).
+
+    python3 scripts/dev.py demo     # sandbox site -> meltano run -> DuckDB, counted
+    python3 scripts/dev.py test     # lint, type-check and the whole test suite
+    python3 scripts/dev.py install  # only .venv and the Meltano plugins
+
+Only the standard library is used here: this is what creates the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+#: Written after `meltano install`, so that it runs again only when needed.
+PLUGINS_STAMP = ROOT / ".meltano" / "installed"
+
+
+def run(*args: str | Path) -> None:
+    """Run a command in the project, echoing it; stop on failure."""
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+
+
+def newer(target: Path, *sources: Path) -> bool:
+    """Whether `target` exists and is newer than every source."""
+    return target.exists() and all(target.stat().st_mtime >= s.stat().st_mtime for s in sources)
+
+
+def install() -> None:
+    """Create .venv with the project and its dev tools, then the Meltano plugins."""
+    tap = BIN / "tap-maxio"
+    if not newer(tap, ROOT / "pyproject.toml"):
+        if not (BIN / "python").exists():
+            run(sys.executable, "-m", "venv", VENV)
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        tap.touch()
+    if not newer(PLUGINS_STAMP, ROOT / "meltano.yml", tap):
+        run(BIN / "meltano", "install")
+        PLUGINS_STAMP.parent.mkdir(exist_ok=True)
+        PLUGINS_STAMP.touch()
+
+
+def lint() -> None:
+    """Lint and format checks (ruff), and type checks (mypy)."""
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy", "tap_maxio", "scripts", "benchmarks")
+
+
+COMMANDS = {
+    "install": [install],
+    "lint": [install, lint],
+    "demo": [install, lambda: run(BIN / "python", "scripts/demo.py")],
+    "test": [install, lint, lambda: run(BIN / "python", "-m", "pytest", "-W", "error")],
+}
+
+
+def main(argv: list[str]) -> int:
+    """Run one command; the exit status is that of the step that failed."""
+    if sys.version_info < (3, 10):  # noqa: UP036 - this file runs before anything is installed
+        print("tap-maxio needs Python 3.10 or newer", file=sys.stderr)
+        return 1
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        for step in COMMANDS[argv[0]]:
+            step()
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
