@@ -9,4 +9,5 @@ install demo test lint:
 	$(PYTHON) scripts/dev.py $@
 
 clean:
-	rm -rf .venv .meltano output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .meltano .pytest_cache .mypy_cache .ruff_cache
+	find output -mindepth 1 ! -name .gitignore -delete

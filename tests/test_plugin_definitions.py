@@ -68,3 +68,20 @@ def test_readme_settings_table_is_the_about_output():
     for name in SCHEMA:
         line = next(row for row in about.splitlines() if row.startswith(f"| {name} |"))
         assert line in readme, f"README's settings table differs for {name}"
+
+
+def test_the_loaders_folders_come_with_a_clone():
+    """target-duckdb cannot create the folder of its file: a fresh clone has it."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    paths = [
+        loader["config"].get("filepath") or loader["config"].get("destination_path")
+        for loader in project["plugins"]["loaders"]
+        if "filepath" in loader.get("config", {}) or "destination_path" in loader.get("config", {})
+    ]
+    assert paths
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for path in paths:
+        folder = Path(path) if "." not in Path(path).name else Path(path).parent
+        assert any(Path(f).parent == folder for f in tracked), f"{folder}/ is not in the repository"
