@@ -14,7 +14,6 @@ import msgspec
 import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import PageContext
 
@@ -333,7 +332,7 @@ class MaxioStream(RESTStream[t.Any]):
                     stream=stream_map.stream_alias,
                     record=mapped,
                     version=self._stream_version,
-                    time_extracted=utc_now(),
+                    time_extracted=datetime.now(timezone.utc),
                 )
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
