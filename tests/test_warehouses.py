@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import API_KEY, meltano, sandbox_config
 
+from tap_maxio.client import parse_timestamp
 from tap_maxio.sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 
@@ -34,7 +35,7 @@ def missing(what: str) -> None:
 def utc(value: t.Any) -> datetime:
     """A timestamp as the site or a warehouse gives it, as an aware UTC datetime."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_timestamp(value)
     # Naive warehouse timestamps are UTC: the loaders are made to write UTC.
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
