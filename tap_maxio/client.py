@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import typing as t
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams.rest import PageContext
+from typing_extensions import override
 
 from tap_maxio.auth import authenticator
 from tap_maxio.pagination import MaxioPaginator
@@ -37,13 +40,19 @@ EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
 WINDOW_BOOKMARK = "window_end"
 #: Seconds between two progress lines of one stream.
 PROGRESS_EVERY = 5.0
+#: Maxio lowers a per_page above this to this.
+MAX_PAGE_SIZE = MaxioPaginator.MAX_PAGE_SIZE
+
+_T = t.TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class IdCursor:
-    """The token of an id-cursor request: ids from `since_id` up."""
+    """The token of an id-cursor request: ids from `since_id` (up to `max_id`)."""
 
     since_id: int
+    max_id: int | None = None
+    page: int = 1
 
 
 class MaxioAPIError(FatalAPIError):
@@ -53,6 +62,10 @@ class MaxioAPIError(FatalAPIError):
         """Keep the status, which decides whether the stream is skipped."""
         super().__init__(message)
         self.status = status
+
+
+class MaxioResponseError(FatalAPIError):
+    """A response that is not shaped as Maxio documents: asking again will not help."""
 
 
 #: Statuses that skip one stream (the site lacks the endpoint or the feature).
@@ -99,8 +112,8 @@ class _LazyPage:
     def __len__(self) -> int:
         return len(self._stamps)
 
-    def stamps(self) -> list[datetime]:
-        return [parse_timestamp(s) if s else EPOCH for s in self._stamps]
+    def stamps(self) -> list[datetime | None]:
+        return [parse_timestamp(s) if s else None for s in self._stamps]
 
     def records(self) -> list[dict]:
         return self.stream.extract_records(msgspec.json.decode(self.content))
@@ -130,6 +143,12 @@ class MaxioStream(RESTStream[t.Any]):
     invoicing: str | None = None
     #: Whether `since_id` returns the record with that id too.
     since_id_inclusive: bool = True
+    #: "asc": an id cursor's pages come in ascending id order; "any": in no known order.
+    id_order: str = "asc"
+    #: False: the list comes whole in one response, without page parameters.
+    paged: bool = True
+    #: The size of every page, where the endpoint has no per_page parameter.
+    fixed_page_size: int | None = None
     #: "filter": the date filter is spelled filter[date_field]=... and so on.
     filter_style: str = "plain"
     #: Records are bare values, each made a record {"<scalar>": value}.
@@ -209,12 +228,16 @@ class MaxioStream(RESTStream[t.Any]):
 
     @property
     def page_size(self) -> int:
-        """Records asked for per page (Maxio lowers anything above 200 to 200)."""
-        return int(self.config.get("page_size", 200))
+        """Records in a full page (Maxio lowers a per_page above 200 to 200)."""
+        if not self.paged:
+            return sys.maxsize
+        if self.fixed_page_size is not None:
+            return self.fixed_page_size
+        return min(int(self.config.get("page_size", 200)), MAX_PAGE_SIZE)
 
     # Requests and errors
 
-    def validate_response(self, response: requests.Response) -> None:
+    def check_status(self, response: requests.Response) -> None:
         """Retry transient statuses; fail at once, in one clear line, on the rest."""
         status = response.status_code
         if is_retriable_status(status):
@@ -222,11 +245,32 @@ class MaxioStream(RESTStream[t.Any]):
         if status >= HTTPStatus.BAD_REQUEST:
             raise MaxioAPIError(self.response_error_message(response), status)
 
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        """Check the status, then the body, while the request can still be retried."""
+        self.check_status(response)
+        self.decode(response, self._records_of)
+
+    def decode(self, response: requests.Response, parse: t.Callable[[t.Any], _T]) -> _T:
+        """Parse a body; one that is not JSON (a maintenance page, a cut body) is retried."""
+        try:
+            return parse(response)
+        except msgspec.ValidationError as exc:
+            raise MaxioResponseError(self._where(response, f"unexpected response: {exc}")) from None
+        except msgspec.DecodeError:
+            kind = response.headers.get("Content-Type", "no content type")
+            text = response.text.strip().replace("\n", " ")[:80]
+            message = f"the response is not JSON ({kind}, {len(response.content)} bytes: {text!r})"
+            raise RetriableAPIError(self._where(response, message), response) from None
+
+    def _where(self, response: requests.Response, what: str) -> str:
+        split = urlsplit(response.url)
+        return f"{self.name}: HTTP {response.status_code} from {split.hostname}{split.path}: {what}"
+
     def response_error_message(self, response: requests.Response) -> str:
         """Say what failed and what to check, without headers or credentials."""
         status = response.status_code
-        host = urlsplit(response.url).hostname
-        where = f"{self.name}: HTTP {status} from {host}{urlsplit(response.url).path}"
+        where = self._where(response, "").removesuffix(": ")
         if status == HTTPStatus.UNAUTHORIZED:
             return f"{where}: Maxio refused the API key; check api_key, subdomain and environment"
         if status == HTTPStatus.FORBIDDEN:
@@ -250,15 +294,29 @@ class MaxioStream(RESTStream[t.Any]):
 
         return send
 
-    def get_new_paginator(self) -> MaxioPaginator:
-        """Page numbers from 1, ending on a short page."""
+    @override
+    def get_new_paginator(self) -> MaxioPaginator | SinglePagePaginator:
+        """Page numbers from 1, ending on a short page; one request for an unpaged list."""
+        if not self.paged:
+            return SinglePagePaginator()
         return MaxioPaginator(self.page_size, self.count_records)
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        """The declared parameters, the page, and a window's date filter."""
-        params: dict[str, t.Any] = {**self.params, "per_page": self.page_size}
+        """The declared parameters, the page, and a window's date filter.
+
+        Only what the spec documents for the endpoint is sent: no page parameters
+        on an unpaged list, no per_page where pages have a fixed size.
+        """
+        params: dict[str, t.Any] = dict(self.params)
+        if self.paged and self.fixed_page_size is None:
+            params["per_page"] = self.page_size
+        page: int = 1
         if isinstance(next_page_token, IdCursor):
-            params.update(since_id=next_page_token.since_id, direction="asc", page=1)
+            params["since_id"] = next_page_token.since_id
+            if next_page_token.max_id is not None:
+                params["max_id"] = next_page_token.max_id
+            page = next_page_token.page
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window
             params.update(self.tie_param if next_page_token.tie_order else self.sort_param)
@@ -269,24 +327,40 @@ class MaxioStream(RESTStream[t.Any]):
             }
             if self.filter_style == "filter":
                 bounds = {f"filter[{k}]": v for k, v in bounds.items()}
-            params.update(bounds, page=next_page_token.page)
-        else:
-            params["page"] = next_page_token or 1
+            params.update(bounds)
+            page = next_page_token.page
+        elif next_page_token:
+            page = next_page_token
+        if self.paged:
+            params["page"] = page
         return params
 
     # Responses
 
     def extract_records(self, data: t.Any) -> list[dict]:
-        """Unwrap the endpoint's envelope into a list of records."""
+        """Unwrap the endpoint's envelope into a list of records.
+
+        Raises msgspec.ValidationError where the envelope is not the documented one:
+        a list read as empty, or a record skipped, would be silently lost.
+        """
         if self.records_key is not None:
-            data = data.get(self.records_key) or []
-        if isinstance(data, dict):
-            data = [data]
-        if self.wrapper is not None:
-            return [item[self.wrapper] for item in data]
+            if not isinstance(data, dict) or self.records_key not in data:
+                raise msgspec.ValidationError(f"expected an object with `{self.records_key}`")
+            data = data[self.records_key] or []
+        if isinstance(data, dict) and self.wrapper is not None:
+            data = [data]  # a single record: /site.json
+        if not isinstance(data, list):
+            raise msgspec.ValidationError(f"expected a list, got {type(data).__name__}")
         if self.scalar is not None:
             return [{self.scalar: item} for item in data]
-        return list(data)
+        if self.wrapper is not None:
+            wrapper = self.wrapper
+            if not all(isinstance(item, dict) and wrapper in item for item in data):
+                raise msgspec.ValidationError(f'expected every item as {{"{wrapper}": {{...}}}}')
+            data = [item[wrapper] for item in data]
+        if not all(isinstance(record, dict) for record in data):
+            raise msgspec.ValidationError("expected every record to be an object")
+        return t.cast("list[dict]", data)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Records of one page."""
@@ -297,7 +371,7 @@ class MaxioStream(RESTStream[t.Any]):
         return len(self._records_of(response))
 
     def _records_of(self, response: requests.Response) -> list[dict]:
-        """Parse a page once, however often it is asked for."""
+        """Parse a page once, however often it is asked for (validate_response does first)."""
         records: list[dict] | None = getattr(response, "maxio_records", None)
         if records is None:
             records = self.extract_records(msgspec.json.decode(response.content))
@@ -377,10 +451,12 @@ class MaxioStream(RESTStream[t.Any]):
 
     def fetch_page(self, context: Context | None, token: t.Any) -> list[dict]:
         """Send one request of the stream and return its records."""
-        return self.extract_records(msgspec.json.decode(self.fetch_raw(context, token)))
+        return self.fetch(context, token, self._records_of)
 
-    def fetch_raw(self, context: Context | None, token: t.Any) -> bytes:
-        """Send one request of the stream and return the response body."""
+    def fetch(
+        self, context: Context | None, token: t.Any, parse: t.Callable[[requests.Response], _T]
+    ) -> _T:
+        """Send one request of the stream and parse its response, retrying as one step."""
         request = self.get_http_request(
             page=PageContext(stream_context=context, next_page_token=token)
         )
@@ -391,12 +467,12 @@ class MaxioStream(RESTStream[t.Any]):
             headers=request.headers,
         )
 
-        def send() -> requests.Response:
+        def send() -> _T:
             response = self.requests_session.send(prepared, timeout=self.timeout)
-            self.validate_response(response)
-            return response
+            self.check_status(response)
+            return self.decode(response, parse)
 
-        return t.cast("bytes", self.request_decorator(send)().content)
+        return t.cast("_T", self.request_decorator(send)())
 
     @cached_property
     def summary_type(self) -> t.Any:
@@ -407,7 +483,7 @@ class MaxioStream(RESTStream[t.Any]):
         if self.records_key is not None:
             return msgspec.defstruct(
                 f"{self.name}_envelope",
-                [(self.records_key, list[light] | None, None)],  # type: ignore[valid-type]
+                [(self.records_key, list[light] | None)],  # type: ignore[valid-type]
             )
         return list[light]  # type: ignore[valid-type]
 
@@ -419,20 +495,21 @@ class MaxioStream(RESTStream[t.Any]):
             bookmark = self.stream_state.get(WINDOW_BOOKMARK)
             start = parse_timestamp(bookmark) if bookmark else self._start_date() or EPOCH
 
-            def timestamp(record: dict) -> datetime:
+            def timestamp(record: dict) -> datetime | None:
                 del record
                 return end
         else:
             start = self.get_starting_timestamp(context) or EPOCH
 
-            def timestamp(record: dict) -> datetime:
-                return parse_timestamp(record["updated_at"])
+            def timestamp(record: dict) -> datetime | None:
+                value = record.get("updated_at")
+                return parse_timestamp(value) if value else None
 
         reader = WindowReader(
             lambda request: self._lazy_page(context, request),
             page_size=self.page_size,
             keyset=bool(self.sort_param),
-            key=lambda record: tuple(record[k] for k in self.primary_keys),
+            key=lambda record: tuple(record.get(k) for k in self.primary_keys),
             timestamp=timestamp,
             workers=self.site.max_concurrent_requests,
         )
@@ -453,43 +530,122 @@ class MaxioStream(RESTStream[t.Any]):
                     utc_iso(window.end),
                     reader.requests,
                 )
+        if reader.unstamped:
+            self.logger.warning(
+                "%s: %d records had no updated_at; each was emitted with the window that "
+                "returned it, and the bookmark comes from the others",
+                self.name,
+                reader.unstamped,
+            )
         self.logger.info("%s: %d records in %d requests", self.name, count, reader.requests)
 
     def _read_ids(self, context: Context | None) -> Iterator[dict]:
-        """Read ids upward from the bookmark, always page 1: nothing can shift."""
+        """Read ids upward from the bookmark; commit the highest once all are read."""
         bookmark = self.get_starting_replication_key_value(context)
         # Without a bookmark the SDK offers start_date, which no id compares to.
         last = bookmark if isinstance(bookmark, int) else None
+        read = self._ids_in_order if self.id_order == "asc" else self._ids_in_any_order
         count = 0
-        while True:
-            since = 0 if last is None else last + 1 if self.since_id_inclusive else last
-            page = self.fetch_page(context, IdCursor(since))
-            records = sorted(
-                (r for r in page if last is None or r["id"] > last), key=lambda r: r["id"]
-            )
+        for records in read(context, last):
             yield from records
             count += len(records)
-            self._write_state_message()
-            if len(page) < self.page_size or not records:
-                break
-            last = records[-1]["id"]
         # The SDK promotes a child's bookmark only when the parent's context holds
         # nothing but the state keys (usages' also holds the component kind): the
         # read is complete, so the bookmark is promoted here.
         self.state_manager.finalize_state(self.get_context_state(context))
+        self._write_state_message()
         self.logger.info("%s: %d records", self.name, count)
+
+    def _since(self, last: int | None) -> int:
+        """The since_id that asks for the ids after `last`."""
+        return 0 if last is None else last + 1 if self.since_id_inclusive else last
+
+    def _ids_in_order(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
+        """Ascending ids, always page 1 from the last id: nothing can shift."""
+        while True:
+            page = self.fetch_page(context, IdCursor(self._since(last)))
+            records = sorted(
+                (r for r in page if last is None or r["id"] > last), key=lambda r: r["id"]
+            )
+            yield records
+            self._write_state_message()
+            if len(page) < self.page_size or not records:
+                return
+            last = records[-1]["id"]
+
+    def _ids_in_any_order(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
+        """Ids after `last`, whatever order the server pages them in.
+
+        A full first page fixes `max_id` at its highest id: ids only grow, so the
+        set up to it no longer changes, its first page is the one already read, and
+        its later pages cannot shift. The ids above it are read the same way next.
+        The bookmark moves only when every id is read (see _increment_stream_state).
+        """
+        highest = last
+        while True:
+            since = self._since(last)
+            page = self.fetch_page(context, IdCursor(since))
+            seen = {r["id"] for r in page}
+            yield page
+            if len(page) < self.page_size:
+                break
+            top = max(seen)
+            number = 2
+            while True:
+                more = self.fetch_page(context, IdCursor(since, max_id=top, page=number))
+                yield [r for r in more if r["id"] not in seen]
+                seen.update(r["id"] for r in more)
+                if len(more) < self.page_size:
+                    break
+                number += 1
+            highest = last = top
+        highest = max([i for i in (highest, *seen) if i is not None], default=None)
+        if highest is not None:
+            state = self.get_context_state(context)
+            state.update(replication_key=self.replication_key, replication_key_value=highest)
+            self.state_manager.is_flushed = False
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict, *, context: Context | None = None
+    ) -> None:
+        """Move the bookmark forward only, to a record's value within the sync's bounds.
+
+        The SDK would raise on a record without its replication key, warn on each
+        null one, and raise on a value below the bookmark (a fraction of the
+        bookmark's second, read again). A value past the sync's upper bound (a row
+        changed while it was read) is taken as the bound: past it, rows changed
+        during the sync would be skipped next time. Ids read in any order move the
+        bookmark once all are read.
+        """
+        if self.replication_key is None or self.id_order != "asc":
+            return
+        value = latest_record.get(self.replication_key)
+        if value is None:
+            return
+        if self.replication == "updated_at":
+            value = min(value, utc_iso(self.site.sync_started_at))
+        current = self.get_context_state(context).get("replication_key_value")
+        if current is not None and value <= current:
+            return
+        super()._increment_stream_state(
+            {**latest_record, self.replication_key: value}, context=context
+        )
 
     def _lazy_page(self, context: Context | None, request: PageRequest) -> Page:
         """Fetch a page of a window; parse only its timestamps until it is emitted."""
-        content = self.fetch_raw(context, request)
-        summary = msgspec.json.decode(content, type=self.summary_type)
+        return self.fetch(context, request, self._summarise)
+
+    def _summarise(self, response: requests.Response) -> _LazyPage:
+        """A page's timestamps, its shape checked as far as they need."""
+        summary = msgspec.json.decode(response.content, type=self.summary_type)
         if self.wrapper is not None:
             items = [getattr(item, self.wrapper) for item in summary]
         elif self.records_key is not None:
             items = getattr(summary, self.records_key) or []
         else:
             items = summary
-        return _LazyPage(self, content, [item.updated_at for item in items])
+        return _LazyPage(self, response.content, [item.updated_at for item in items])
 
     def _commit_window(self, window: Window) -> None:
         """Write STATE: every record up to the window's end has been emitted."""
@@ -505,4 +661,11 @@ class MaxioStream(RESTStream[t.Any]):
         return parse_timestamp(value) if value else None
 
 
-__all__ = ["EPOCH", "MaxioAPIError", "MaxioStream", "parse_timestamp", "utc_iso"]
+__all__ = [
+    "EPOCH",
+    "MaxioAPIError",
+    "MaxioResponseError",
+    "MaxioStream",
+    "parse_timestamp",
+    "utc_iso",
+]

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
-from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 if t.TYPE_CHECKING:
     import logging
@@ -35,6 +35,10 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 
 
 RETRIABLE: tuple[type[Exception], ...] = (RetriableAPIError, *TRANSIENT_ERRORS)
+
+
+class RetriesExhausted(FatalAPIError):
+    """A transient failure that lasted through every try: the run ends on its line."""
 
 
 def is_retriable_status(status: int) -> bool:
@@ -152,8 +156,9 @@ def call_with_retries(
             status = getattr(response, "status_code", None)
             reason = f"HTTP {status}" if status else type(exc).__name__
             if attempt >= policy.max_tries:
-                logger.error("%s failed after %d tries (%s)", what, attempt, reason)
-                raise
+                detail = str(exc) if isinstance(exc, RetriableAPIError) else f"{what}: {reason}"
+                message = f"{detail} (gave up after {attempt} tries)"
+                raise RetriesExhausted(message) from exc
             delay = policy.wait(attempt, retry_after_seconds(response))
             if status == 429:
                 throttle.rate_limited(delay)

@@ -14,6 +14,9 @@ no request ever asks for page 2 of a set that can shrink under it:
 Windows share their boundary second, so that a timestamp with a fraction of a
 second is never between two windows; the duplicates this reads are dropped when
 windows are emitted, in time order.
+
+A record without a timestamp (Maxio's own examples have some) belongs to the
+window that returned it: it is emitted there, first, and counted in `unstamped`.
 """
 
 from __future__ import annotations
@@ -80,8 +83,8 @@ class Page(t.Protocol):
         """The number of records."""
         ...
 
-    def stamps(self) -> list[datetime]:
-        """Each record's timestamp."""
+    def stamps(self) -> list[datetime | None]:
+        """Each record's timestamp (None: the record has none)."""
         ...
 
     def records(self) -> list[dict]:
@@ -92,7 +95,7 @@ class Page(t.Protocol):
 class ListPage:
     """A page whose records are already parsed."""
 
-    def __init__(self, records: list[dict], timestamp: Callable[[dict], datetime]) -> None:
+    def __init__(self, records: list[dict], timestamp: Callable[[dict], datetime | None]) -> None:
         """Hold the records, dated by `timestamp`."""
         self._records = records
         self._timestamp = timestamp
@@ -101,8 +104,8 @@ class ListPage:
         """The number of records."""
         return len(self._records)
 
-    def stamps(self) -> list[datetime]:
-        """Each record's timestamp."""
+    def stamps(self) -> list[datetime | None]:
+        """Each record's timestamp (None: the record has none)."""
         return [self._timestamp(r) for r in self._records]
 
     def records(self) -> list[dict]:
@@ -199,7 +202,7 @@ class WindowReader:
         page_size: int,
         keyset: bool,
         key: Callable[[dict], Hashable],
-        timestamp: Callable[[dict], datetime],
+        timestamp: Callable[[dict], datetime | None],
         workers: int = 1,
         pages_per_window: int = 8,
     ) -> None:
@@ -216,6 +219,8 @@ class WindowReader:
         self.max_buffered = 6 * self.workers * page_size
         self.density: float | None = None  # records per second
         self.requests = 0
+        #: Records emitted without a timestamp.
+        self.unstamped = 0
         self._count_lock = threading.Lock()
 
     def read(self, start: datetime, end: datetime) -> Iterator[tuple[Window, list[dict]]]:
@@ -232,6 +237,8 @@ class WindowReader:
         coordinator.start()
         emitted_second: datetime | None = None
         emitted_keys: set[Hashable] = set()
+        # Undated records cannot be told apart by second: their keys are kept all run.
+        unstamped_keys: set[Hashable] = set()
         try:
             while (item := run.ready.get()) is not _DONE:
                 if isinstance(item, BaseException):
@@ -239,14 +246,21 @@ class WindowReader:
                 window, page = t.cast("tuple[Window, Page]", item)
                 run.handed_over(len(page))
                 records = []
-                for record in sorted(page.records(), key=self.timestamp):
-                    second = to_utc_second(self.timestamp(record))
+                dated = [(self.timestamp(record), record) for record in page.records()]
+                for stamp, record in sorted(dated, key=lambda d: d[0] or window.start):
+                    key = self.key(record)
+                    if stamp is None:
+                        if key not in unstamped_keys:
+                            unstamped_keys.add(key)
+                            records.append(record)
+                        continue
+                    second = to_utc_second(stamp)
                     if second != emitted_second:
                         emitted_second, emitted_keys = second, set()
-                    key = self.key(record)
                     if key not in emitted_keys:
                         emitted_keys.add(key)
                         records.append(record)
+                self.unstamped = len(unstamped_keys)
                 yield window, records
         finally:
             run.stop()
@@ -347,11 +361,12 @@ class WindowReader:
         records = self._fetch(PageRequest(window))
         if len(records) < self.page_size:
             return _Result(records, span=window.seconds)
-        if not self.keyset:
-            # At least a page in the window: guess twice that, to split sooner.
+        stamps = [to_utc_second(stamp) for stamp in records.stamps() if stamp is not None]
+        if not self.keyset or not stamps:
+            # At least a page in the window (and, undated, no second to restart
+            # from): guess twice that, to split sooner.
             empty = ListPage([], self.timestamp)
             return _Result(empty, span=window.seconds, split=True, count=2 * self.page_size)
-        stamps = [to_utc_second(stamp) for stamp in records.stamps()]
         reached = max(stamps)
         if reached > window.start:
             # The rest restarts at the second reached: its other rows come again.

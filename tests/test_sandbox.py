@@ -129,8 +129,10 @@ def test_every_registered_list_answers_in_its_envelope(site, legacy, spec):
         assert all(isinstance(code, str) and code for code in records)
         return
     key = spec.factory.key_field
-    assert all(r[key] is not None for r in records)
-    assert all(sb.key(spec.name, r) == r[key] for r in records)
+    fields = key if isinstance(key, tuple) else (key,)
+    assert all(r[field] is not None for r in records for field in fields)
+    if isinstance(key, str):
+        assert all(sb.key(spec.name, r) == r[key] for r in records)
 
 
 def test_per_page_is_capped_at_200(site):
@@ -262,8 +264,9 @@ def test_offsets_follow_dst_and_records_straddle_it(site):
 
 def test_tied_batch_shares_one_second(site):
     for name in ("subscriptions", "customers", "invoices"):
-        counts = Counter(instant(r["updated_at"]) for r in site.records(name))
-        assert counts.most_common(1)[0][1] >= 30
+        counts = Counter(instant(r["updated_at"]) for r in site.records(name) if "updated_at" in r)
+        # One invoice in seven is served without its updated_at.
+        assert counts.most_common(1)[0][1] >= (25 if name == "invoices" else 30)
 
 
 # --- ordering ---------------------------------------------------------------------------
@@ -287,10 +290,12 @@ def test_invoice_ties_break_by_uid(site):
         if not got:
             break
         rows += got
-    keys = [(instant(r["updated_at"]), r["uid"]) for r in rows]
+    assert len({r["uid"] for r in rows}) == len(rows) == 230
+    # Some invoices are served without updated_at, as in the spec's example.
+    keys = [(instant(r["updated_at"]), r["uid"]) for r in rows if "updated_at" in r]
     assert keys == sorted(keys)
-    assert len(set(keys)) == len(keys) == 230
-    assert max(Counter(k[0] for k in keys).values()) >= 30  # the tie is really exercised
+    assert len(keys) < len(rows)
+    assert max(Counter(k[0] for k in keys).values()) >= 25  # the tie is really exercised
 
 
 def test_default_orders(site):
@@ -508,7 +513,8 @@ def test_components_filter_with_plain_parameters_and_cover_every_kind(site):
     target = records[3]["updated_at"]
     got = get(site, "/components.json", date_field="updated_at", **_window(target)).json()
     ids = {item["component"]["id"] for item in got}
-    assert ids == {r["id"] for r in records if r["updated_at"] == target}
+    assert ids == {r["id"] for r in records if r.get("updated_at") == target}
+    assert any("updated_at" not in r for r in records)  # as in the spec's example
     counts = Counter(r["component_id"] for r in site.records("component_price_points"))
     assert all(r["price_point_count"] == counts[r["id"]] >= 1 for r in records)
 
@@ -539,8 +545,9 @@ def test_usages_since_id_is_inclusive(site):
     newest_first = [i["usage"]["id"] for i in get(site, path).json()]
     assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) == n
     pivot = min(newest_first)
+    # The spec documents no direction for usages: it is ignored.
     got = [i["usage"]["id"] for i in get(site, path, since_id=pivot, direction="asc").json()]
-    assert got == sorted(newest_first)  # the pivot itself comes back
+    assert got == newest_first  # the pivot itself comes back
     assert all(u["subscription_id"] == sub_id for u in usages if u["id"] in got)
 
 
@@ -736,8 +743,10 @@ def test_mutate_covers_the_new_collections_with_updated_at():
         touched = sb.mutate(updates=2, creates=1, collection=name)[name]
         assert len(touched) == 3
         assert sb.changed_since(before)[name] == touched
-        stamps = {sb.key(name, r): r["updated_at"] for r in sb.records(name)}
-        assert all(instant(stamps[k]).timestamp() >= time.time() - 60 for k in touched)
+        stamps = {sb.key(name, r): r.get("updated_at") for r in sb.records(name)}
+        served = [stamps[k] for k in touched if stamps[k] is not None]
+        assert served
+        assert all(instant(s).timestamp() >= time.time() - 60 for s in served)
     before = sb.snapshot()
     sb.mutate(updates=0, creates=3, collection="invoice_events")
     new = sb.changed_since(before)["invoice_events"]

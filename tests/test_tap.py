@@ -75,7 +75,9 @@ def test_deselected_properties_are_not_emitted(shared_sandbox):
 def test_updated_at_and_bookmarks_are_utc(shared_sandbox):
     run = run_tap(tap_config(shared_sandbox))
     for stream in PRIMARY_KEYS:
-        stamps = [r["updated_at"] for r in run.records[stream]]
+        # Maxio leaves updated_at out of some records (invoices in the spec's example).
+        stamps = [r["updated_at"] for r in run.records[stream] if r.get("updated_at")]
+        assert stamps
         assert all(s.endswith("+00:00") for s in stamps)
         bookmark = run.state["bookmarks"][stream]["replication_key_value"]
         assert bookmark == max(stamps)

@@ -68,6 +68,8 @@ class CollectionSpec:
     site: Literal["any", "ri", "legacy"] = "any"
     """Which invoicing model the path exists on."""
     per_page: int = 20
+    per_page_param: bool = True
+    """False: `per_page` is not a parameter of the endpoint; pages hold `per_page` records."""
     paged: bool = True
     """False: the whole list in one response, page and per_page ignored."""
     date_fields: Mapping[str, str] = field(default_factory=dict)
@@ -266,17 +268,20 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         includes=("subscription", "historic_usages"),
     ),
     CollectionSpec(
-        # The spec's example lists newest first and documents no direction.
+        # "The 50 most recent allocations", newest first: only `page` is documented.
         "allocations",
         "/subscriptions/{subscription_id}/components/{component_id}/allocations.json",
         Allocations, wrapper="allocation", count=40, default_direction="desc", direction=False,
+        per_page=50, per_page_param=False,
     ),
     CollectionSpec(
-        # since_id inclusive; newest first unless direction=asc; whole-day created_at bounds.
+        # since_id and max_id inclusive; the spec documents no order and no direction, so
+        # newest first whatever is asked; whole-day created_at bounds.
         "usages", "/subscriptions/{subscription_id}/components/{component_id}/usages.json",
         Usages, wrapper="usage", count=40, date_fields={"created_at": "created_at"},
         default_date_field="created_at", date_field_param=False, datetime_params=False,
-        date_params=("since_date", "until_date"), default_direction="desc", since_id=True,
+        date_params=("since_date", "until_date"), default_direction="desc", direction=False,
+        since_id=True,
     ),
     CollectionSpec(
         "subscription_groups", "/subscription_groups.json", SubscriptionGroups,
@@ -365,7 +370,9 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
         return values[-1] if values and values[-1] != "" else None
 
     page = _positive_int(last("page"), 1, "page")
-    per_page = min(_positive_int(last("per_page"), spec.per_page, "per_page"), MAX_PER_PAGE)
+    per_page = spec.per_page
+    if spec.per_page_param:
+        per_page = min(_positive_int(last("per_page"), per_page, "per_page"), MAX_PER_PAGE)
     if not spec.paged:
         page, per_page = 1, 2**62
     descending = spec.default_direction == "desc"

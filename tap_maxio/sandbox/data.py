@@ -70,11 +70,18 @@ def enum_rank(values: Sequence[str]) -> dict[str, int]:
     return {v: i for i, v in enumerate(sorted(values))}
 
 
+#: One record in this many goes without the fields its factory's `sometimes_missing` names.
+MISSING_EVERY = 7
+
+
 class Factory:
     """Generates, renders and changes the records of one collection."""
 
     columns: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
-    key_field: ClassVar[str] = "id"
+    key_field: ClassVar[str | tuple[str, ...]] = "id"
+    """The field (or fields) that key a served record."""
+    sometimes_missing: ClassVar[tuple[str, ...]] = ()
+    """Fields left out of one record in MISSING_EVERY, as in Maxio's own examples."""
     first_pk: ClassVar[int] = 1000
     pk_ascending: ClassVar[bool] = True
     churns: ClassVar[bool] = False
@@ -142,13 +149,16 @@ class Factory:
         extra = self.table.extra.get(row)
         if extra:
             record.update(extra)
+        if self.sometimes_missing and row % MISSING_EVERY == MISSING_EVERY - 1:
+            for name in self.sometimes_missing:
+                del record[name]
         return record
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """The record before overrides; each collection defines its own."""
         raise NotImplementedError
 
-    def key(self, row: int) -> int | str:
+    def key(self, row: int) -> int | str | tuple[int | str, ...]:
         """The record's primary key as served."""
         return self.table.pk[row]
 

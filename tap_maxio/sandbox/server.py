@@ -44,7 +44,7 @@ _SERVER_ERROR_TEXT = {
 RESET = 0
 """Status logged for a connection closed without a response."""
 
-Key = int | str
+Key = int | str | tuple[int | str, ...]
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,11 @@ class Sandbox:
             return spec.path.format(**f.path_params(row))
 
     def key(self, collection: str, record: Record) -> Key:
-        """The primary key of a record: id, uid, allocation_id or code, per collection."""
-        key: Key = record[self.specs[collection].factory.key_field]
+        """The primary key of a record: id, uid, code or several fields, per collection."""
+        field = self.specs[collection].factory.key_field
+        if isinstance(field, tuple):
+            return tuple(record[name] for name in field)
+        key: Key = record[field]
         return key
 
     # --- serving ----------------------------------------------------------------------

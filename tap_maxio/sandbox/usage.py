@@ -231,7 +231,9 @@ class Allocations(_ComponentChildren):
         "quantity", "previous_quantity",
     )  # fmt: skip
     kinds = frozenset({QUANTITY, ON_OFF})
-    key_field = "allocation_id"
+    # Maxio leaves allocation_id out of old allocations (the spec's own example).
+    key_field = ("subscription_id", "component_id", "timestamp")
+    sometimes_missing = ("allocation_id",)
     first_pk = 2_370_000
 
     def make_child(
@@ -257,6 +259,15 @@ class Allocations(_ComponentChildren):
             "quantity": quantity,
             "previous_quantity": previous,
         }
+
+    def key(self, row: int) -> tuple[int, int, str]:
+        """Subscription, component and timestamp: allocation_id is not always served."""
+        cols = self.table.cols
+        return (
+            cols["subscription_id"][row],
+            cols["component_id"][row],
+            utc_z(cols["created_at"][row]),
+        )
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """An Allocation per the spec."""
