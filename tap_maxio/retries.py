@@ -153,22 +153,16 @@ def call_with_retries(
                 result = send()
         except RETRIABLE as exc:
             response = getattr(exc, "response", None)
-            status = getattr(response, "status_code", None)
-            reason = f"HTTP {status}" if status else type(exc).__name__
+            # The API error's message names the stream, the path and what was wrong.
+            detail = str(exc) if isinstance(exc, RetriableAPIError) else f"{what}: {exc!r}"
             if attempt >= policy.max_tries:
-                detail = str(exc) if isinstance(exc, RetriableAPIError) else f"{what}: {reason}"
                 message = f"{detail} (gave up after {attempt} tries)"
                 raise RetriesExhausted(message) from exc
             delay = policy.wait(attempt, retry_after_seconds(response))
-            if status == 429:
+            if getattr(response, "status_code", None) == 429:
                 throttle.rate_limited(delay)
             logger.warning(
-                "%s: %s, try %d of %d in %.1f s",
-                what,
-                reason,
-                attempt + 1,
-                policy.max_tries,
-                delay,
+                "%s; try %d of %d in %.1f s", detail, attempt + 1, policy.max_tries, delay
             )
             time.sleep(delay)
         else:

@@ -258,6 +258,22 @@ class ChildFactory(Factory):
         values = None if p is None else self.make_child(rng, self.next_pk(rng), now, now, p)
         return None if values is None else self.table.append(values)
 
+    def crowd(self, rng: random.Random, count: int, now: int) -> list[int]:
+        """Add `count` records to one parent, created a second apart up to now."""
+        for _ in range(50):
+            p = self.pick_parent(rng, now - count)
+            if p is None:
+                break
+            rows = []
+            for created in range(now - count + 1, now + 1):
+                values = self.make_child(rng, self.next_pk(rng), created, now, p)
+                if values is None:
+                    break
+                rows.append(self.table.append(values))
+            if rows:
+                return rows
+        raise LookupError(f"no parent can take records of {self.name}")
+
     def pick_parent(self, rng: random.Random, created: int) -> int | None:
         """A random eligible parent created by `created` (None after a few misses)."""
         table = self.ds.table(self.parent)

@@ -78,6 +78,8 @@ class _Fault:
     body: str | None = None
     retry_after: float | str | None = None
     reset: bool = False
+    path: str | None = None
+    """Served only to a request for this path (None: any)."""
 
 
 class Sandbox:
@@ -177,13 +179,16 @@ class Sandbox:
         self,
         status: int = 429,
         times: int = 1,
+        *,
         body: str | None = None,
         retry_after: float | str | None = None,
         reset: bool = False,
+        path: str | None = None,
     ) -> None:
-        """Answer the next `times` requests (any path) with this, before random faults."""
+        """Answer the next `times` requests (for `path`, or any) with this, before random faults."""
+        fault = _Fault(status, body, retry_after, reset, path)
         with self._state_lock:
-            self._scripted.extend(_Fault(status, body, retry_after, reset) for _ in range(times))
+            self._scripted.extend(fault for _ in range(times))
 
     def clear_faults(self) -> None:
         """Drop scripted faults not served yet (random rates stay as configured)."""
@@ -201,6 +206,15 @@ class Sandbox:
             raise ValueError(f"this site has no collection {collection!r}")
         with self._data_lock:
             return self._mutate(updates, creates, collection)
+
+    def crowd(self, collection: str, count: int) -> str:
+        """Give one random parent `count` new records, a second apart; return their list's path."""
+        f = self.data.factories[collection]
+        if not isinstance(f, ChildFactory):
+            raise ValueError(f"{collection} has no parent to crowd")
+        with self._data_lock:
+            rows = f.crowd(self.data.mutation_rng, count, self.data.now())
+            return self.specs[collection].path.format(**f.path_params(rows[0]))
 
     def snapshot(self) -> Snapshot:
         """Every record's key and updated_at, to compare with later."""
@@ -293,7 +307,7 @@ class Sandbox:
                 return reply.text(429, RATE_LIMITED)
             if cfg.latency > 0:
                 time.sleep(cfg.latency)
-            fault = self._next_fault()
+            fault = self._next_fault(split.path)
             if fault is not None:
                 return reply.fault(fault)
             try:
@@ -354,11 +368,13 @@ class Sandbox:
             return False
         return user == self.config.api_key
 
-    def _next_fault(self) -> _Fault | None:
+    def _next_fault(self, path: str) -> _Fault | None:
         cfg = self.config
         with self._state_lock:
-            if self._scripted:
-                return self._scripted.popleft()
+            for scripted in self._scripted:
+                if scripted.path in (None, path):
+                    self._scripted.remove(scripted)
+                    return scripted
             if not (cfg.rate_429 or cfg.rate_5xx or cfg.rate_reset):
                 return None
             roll = self._fault_rng.random()
