@@ -12,8 +12,14 @@ and every response is read from those files.
   "metadata"), then the one with more literal segments wins
   (`/invoices/events.json` over `/invoices/{uid}.json`).
 * `request_problems(path, query, legacy)` lists what a request sends that the
-  operation does not declare, or declares otherwise (see `value_problem`).
-  `ALLOWED_UNDOCUMENTED` names the exceptions, each with its reason.
+  operation does not declare, or declares otherwise: an integer is digits within
+  minimum/maximum, a boolean `true`/`false`, a date `YYYY-MM-DD`, a date-time
+  ISO-8601 with an offset, an enum one of its members. An array parameter may be
+  sent as `name` or `name[]`, repeated or comma-separated, each item checked; an
+  object parameter as `name[property]` (nested `name[a][b]`). A `name=value` the
+  parameter's description writes out ("Use in query `include=a,b`") is declared
+  too. Path parameters are checked the same way. `ALLOWED_UNDOCUMENTED` names the
+  exceptions, each with its reason.
 * `examples(op)` are the example responses of an operation's 200, by name.
 * `ExampleServer` answers the tap's GETs with those examples.
 
