@@ -384,13 +384,12 @@ def value_problem(spec: Spec, schema: t.Any, value: str) -> str | None:
             return f"{value!r} is not one of {', '.join(members)}"
     kinds = flat.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    if kinds and not any(_fits_type(spec, flat, k, value) is None for k in kinds):
-        return " and ".join(str(_fits_type(spec, flat, k, value)) for k in kinds)
+    if kinds and not any(_fits_type(flat, k, value) is None for k in kinds):
+        return " and ".join(str(_fits_type(flat, k, value)) for k in kinds)
     return None
 
 
-def _fits_type(spec: Spec, flat: dict, kind: str, value: str) -> str | None:
-    del spec
+def _fits_type(flat: dict, kind: str, value: str) -> str | None:
     if kind == "integer":
         if not _INTEGER.fullmatch(value):
             return f"{value!r} is not an integer"
@@ -406,10 +405,10 @@ def _fits_type(spec: Spec, flat: dict, kind: str, value: str) -> str | None:
     if kind == "string":
         if flat.get("format") == "date":
             try:
-                dt.date.fromisoformat(value)
+                valid = bool(_DATE.fullmatch(value)) and bool(dt.date.fromisoformat(value))
             except ValueError:
-                return f"{value!r} is not a date YYYY-MM-DD"
-            return None if _DATE.fullmatch(value) else f"{value!r} is not a date YYYY-MM-DD"
+                valid = False
+            return None if valid else f"{value!r} is not a date YYYY-MM-DD"
         if flat.get("format") == "date-time":
             try:
                 stamp = dt.datetime.fromisoformat(value)
