@@ -65,7 +65,8 @@ def test_a_bookmark_moves_forward_only_and_never_past_the_sync(shared_sandbox):
 def test_allocations_are_read_in_pages_of_50_with_only_page():
     with Sandbox(sandbox_config()) as site:
         path = site.crowd("allocations", 137)
-        config = tap_config(site)
+        # Pages of 200 asked for: a page of 50 must still count as full.
+        config = tap_config(site, page_size=200)
         run = run_tap(config, catalog=select_all(config))
         served = site.records("allocations")
         assert sum(1 for r in served if "allocation_id" not in r) > 0
@@ -142,6 +143,7 @@ def test_a_body_that_is_not_json_is_retried(sandbox, caplog, body, path):
         ("[1, 2, 3]", "/payment_profiles.json", "expected every item"),
         ('{"events": [1]}', "/invoices/events.json", "expected every record"),
         ('{"subscription_groups": {"uid": "grp_1"}}', "/subscription_groups.json", "list"),
+        ('{"meta": {}}', "/credit_notes.json", "expected an object with `credit_notes`"),
     ],
     ids=[
         "html-always",
@@ -151,6 +153,7 @@ def test_a_body_that_is_not_json_is_retried(sandbox, caplog, body, path):
         "scalar-items",
         "scalar-records",
         "object-for-records",
+        "no-records-key-full-table",
     ],
 )
 def test_a_bad_body_ends_on_one_line_that_names_the_stream(sandbox, tmp_path, body, path, shown):
@@ -162,6 +165,7 @@ def test_a_bad_body_ends_on_one_line_that_names_the_stream(sandbox, tmp_path, bo
         "/payment_profiles.json": "payment_profiles",
         "/invoices/events.json": "invoice_events",
         "/subscription_groups.json": "subscription_groups",
+        "/credit_notes.json": "credit_notes",
     }[path]
     result = run_cli(tap_config(sandbox, max_retries=2), tmp_path)
     assert result.returncode == 1
