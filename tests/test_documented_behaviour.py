@@ -178,3 +178,28 @@ def test_a_bad_body_ends_on_one_line_that_names_the_stream(sandbox, tmp_path, bo
     assert states
     tries = Counter(r.path for r in sandbox.requests)[path]
     assert tries == (3 if "not JSON" in shown else 1)
+
+
+def test_no_allocation_or_usage_lost_while_the_component_grows():
+    with Sandbox(sandbox_config()) as site:
+        paths = {"allocations": site.crowd("allocations", 137), "usages": site.crowd("usages", 60)}
+        at_start = {c: {site.key(c, r) for r in site.records(c)} for c in paths}
+        # Before each page is served, the component gains a record: newest first,
+        # every later page shifts by one.
+        for collection, path in paths.items():
+            site.before_each(path, lambda c=collection, p=path: site.crowd(c, 1, path=p))
+        config = tap_config(site, page_size=25)
+        catalog = only(select_all(config), "subscription_components", "allocations", "usages")
+        first = run_tap(config, catalog=catalog)
+        for path in paths.values():
+            site.before_each(path, None)
+        second = run_tap(config, state=first.state, catalog=catalog)
+        for collection in paths:
+            read = Counter(site.key(collection, r) for r in first.records[collection])
+            assert at_start[collection] <= set(read), f"{collection}: a record lost"
+            now = {site.key(collection, r) for r in site.records(collection)}
+            assert len(now) > len(at_start[collection]), f"{collection} did not grow"
+            again = {site.key(collection, r) for r in second.records[collection]}
+            assert now <= set(read) | again
+        # Shifted pages repeat usages; each is emitted once all the same.
+        assert max(Counter(r["id"] for r in first.records["usages"]).values()) == 1

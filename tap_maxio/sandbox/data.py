@@ -258,10 +258,12 @@ class ChildFactory(Factory):
         values = None if p is None else self.make_child(rng, self.next_pk(rng), now, now, p)
         return None if values is None else self.table.append(values)
 
-    def crowd(self, rng: random.Random, count: int, now: int) -> list[int]:
-        """Add `count` records to one parent, created a second apart up to now."""
+    def crowd(
+        self, rng: random.Random, count: int, now: int, parent: int | None = None
+    ) -> list[int]:
+        """Add `count` records to one parent (or a random one), a second apart up to now."""
         for _ in range(50):
-            p = self.pick_parent(rng, now - count)
+            p = self.pick_parent(rng, now - count) if parent is None else parent
             if p is None:
                 break
             rows = []

@@ -26,7 +26,7 @@ from .config import SandboxConfig
 from .data import ChildFactory, Dataset, Record, render_site
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from types import TracebackType
 
 RATE_LIMITED = "This request has been rate limited due to a usage violation."
@@ -103,6 +103,7 @@ class Sandbox:
         self._data_lock = threading.RLock()
         self._state_lock = threading.Lock()  # log, faults, counters: never held while sleeping
         self._scripted: deque[_Fault] = deque()
+        self._before: dict[str, Callable[[], object]] = {}
         self._fault_rng = random.Random(f"{cfg.seed}/faults")
         self._server_errors = 0
         self._in_flight = 0
@@ -190,6 +191,13 @@ class Sandbox:
         with self._state_lock:
             self._scripted.extend(fault for _ in range(times))
 
+    def before_each(self, path: str, action: Callable[[], object] | None) -> None:
+        """Run `action` before each request for `path` is answered (None: no longer)."""
+        if action is None:
+            self._before.pop(path, None)
+        else:
+            self._before[path] = action
+
     def clear_faults(self) -> None:
         """Drop scripted faults not served yet (random rates stay as configured)."""
         with self._state_lock:
@@ -207,14 +215,25 @@ class Sandbox:
         with self._data_lock:
             return self._mutate(updates, creates, collection)
 
-    def crowd(self, collection: str, count: int) -> str:
-        """Give one random parent `count` new records, a second apart; return their list's path."""
+    def crowd(self, collection: str, count: int, path: str | None = None) -> str:
+        """Give one parent `count` new records, a second apart; return their list's path.
+
+        The parent is the one `path` names, or a random one.
+        """
         f = self.data.factories[collection]
+        spec = self.specs[collection]
         if not isinstance(f, ChildFactory):
             raise ValueError(f"{collection} has no parent to crowd")
+        parent = None
+        if path is not None:
+            match = path_pattern(spec.path).fullmatch(path)
+            if match is None:
+                raise ValueError(f"{path} is not a path of {collection}")
+            _, key = f.scope({k: int(v) for k, v in match.groupdict().items()})
+            parent = self.data.table(f.parent).row_of(key)
         with self._data_lock:
-            rows = f.crowd(self.data.mutation_rng, count, self.data.now())
-            return self.specs[collection].path.format(**f.path_params(rows[0]))
+            rows = f.crowd(self.data.mutation_rng, count, self.data.now(), parent)
+            return spec.path.format(**f.path_params(rows[0]))
 
     def snapshot(self) -> Snapshot:
         """Every record's key and updated_at, to compare with later."""
@@ -310,6 +329,9 @@ class Sandbox:
             fault = self._next_fault(split.path)
             if fault is not None:
                 return reply.fault(fault)
+            action = self._before.get(split.path)
+            if action is not None:
+                action()
             try:
                 self._route(reply, split.path, query)
             except (ConnectionError, TimeoutError):

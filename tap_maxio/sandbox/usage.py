@@ -232,7 +232,7 @@ class Allocations(_ComponentChildren):
     )  # fmt: skip
     kinds = frozenset({QUANTITY, ON_OFF})
     # Maxio leaves allocation_id out of old allocations (the spec's own example).
-    key_field = ("subscription_id", "component_id", "timestamp")
+    key_field = ("subscription_id", "component_id", "timestamp", "previous_quantity", "quantity")
     sometimes_missing = ("allocation_id",)
     first_pk = 2_370_000
 
@@ -260,13 +260,15 @@ class Allocations(_ComponentChildren):
             "previous_quantity": previous,
         }
 
-    def key(self, row: int) -> tuple[int, int, str]:
-        """Subscription, component and timestamp: allocation_id is not always served."""
+    def key(self, row: int) -> tuple[int, int, str, int, int]:
+        """The served key (see key_field): allocation_id is not always served."""
         cols = self.table.cols
         return (
             cols["subscription_id"][row],
             cols["component_id"][row],
             utc_z(cols["created_at"][row]),
+            cols["previous_quantity"][row],
+            cols["quantity"][row],
         )
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
