@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import typing as t
 from collections import defaultdict
 from contextlib import redirect_stderr, redirect_stdout
@@ -59,6 +60,16 @@ def select_all(config: dict) -> dict:
             if entry["breadcrumb"] == []:
                 entry["metadata"]["selected"] = True
     return catalog
+
+
+def wait_for_the_next_second() -> None:
+    """Sleep into the next whole second.
+
+    A sync reads up to the second it starts in, and the sandbox stamps a change
+    made now up to a second later (milliseconds, see the sandbox's clock): a run
+    started in the same second leaves that change to the run after it.
+    """
+    time.sleep(1.01 - time.time() % 1)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import API_KEY, run_tap, sandbox_config, tap_config
+from conftest import API_KEY, run_tap, sandbox_config, tap_config, wait_for_the_next_second
 
 from tap_maxio.sandbox import Sandbox
 
@@ -28,6 +28,7 @@ def test_nothing_lost_while_the_site_changes_every_5_requests():
         changed = site.changed_since(at_start)
         after_first = {stream: all_keys(site, stream) for stream in STREAMS}
         assert sum(len(keys) for keys in changed.values()) > 20, "the site barely changed"
+        wait_for_the_next_second()
         before_second = site.snapshot()
         second = run_tap(tap_config(site), state=first.state)
         changed_again = site.changed_since(before_second)
