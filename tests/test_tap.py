@@ -41,13 +41,18 @@ def tied_second(site: Sandbox, stream: str) -> str:
 
 
 def run_cli(
-    config: dict, tmp_path, *args: str, timeout: float = 120, loglevel: str = "INFO"
+    config: dict,
+    tmp_path,
+    *args: str,
+    timeout: float = 120,
+    loglevel: str = "INFO",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     return subprocess.run(
         [sys.executable, "-m", "tap_maxio", "--config", str(path), *args],
-        env={**os.environ, "TAP_MAXIO_LOGLEVEL": loglevel},
+        env={**os.environ, "TAP_MAXIO_LOGLEVEL": loglevel, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -251,6 +256,48 @@ def test_api_key_never_printed(shared_sandbox, tmp_path):
     discover = run_cli(tap_config(shared_sandbox), tmp_path, "--discover")
     for result in (ok, failed, about, discover):
         output = result.stdout + result.stderr
+        assert API_KEY not in output
+        assert token not in output
+
+
+#: Loaded at start-up by the tap's process: libraries that log what they are given.
+LEAKY_LIBRARIES = """
+import base64
+import http.client
+import logging
+
+import requests
+
+# The usual recipe for seeing request headers: http.client's debug lines, logged.
+http.client.HTTPConnection.debuglevel = 1
+http.client.print = lambda *args: logging.getLogger("http.client").debug(" ".join(map(str, args)))
+send = requests.Session.send
+
+
+def send_logging_credentials(self, request, **kwargs):
+    token = request.headers["Authorization"].removeprefix("Basic ")
+    logging.getLogger("urllib3").debug("credentials %s", base64.b64decode(token).decode())
+    return send(self, request, **kwargs)
+
+
+requests.Session.send = send_logging_credentials
+"""
+
+
+def test_a_library_logging_the_key_prints_it_redacted(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(LEAKY_LIBRARIES)
+    token = base64.b64encode(f"{API_KEY}:x".encode()).decode()
+    counts = {"subscriptions": 20, "customers": 10, "invoices": 10}
+    with Sandbox(sandbox_config(counts=counts)) as site:
+        result = run_cli(
+            tap_config(site), tmp_path, loglevel="DEBUG", env={"PYTHONPATH": str(tmp_path)}
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Authorization: Basic [REDACTED]" in result.stderr
+    assert "credentials [REDACTED]:x" in result.stderr
+    # stdout holds the records and the STATE messages.
+    assert '"type":"STATE"' in result.stdout
+    for output in (result.stdout, result.stderr):
         assert API_KEY not in output
         assert token not in output
 
