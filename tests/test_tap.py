@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -186,16 +187,35 @@ def test_429_honours_retry_after(sandbox):
     assert same == [429, 200]
 
 
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (401, "Maxio refused the API key; check api_key, subdomain and environment"),
+        (403, "the API key may not read this; check the key's permissions in Maxio"),
+    ],
+)
 @pytest.mark.parametrize("mode", [(), ("--test",)], ids=["sync", "test"])
-def test_401_fails_fast_with_one_clear_line(shared_sandbox, tmp_path, mode):
-    started = time.monotonic()
-    result = run_cli(tap_config(shared_sandbox, api_key="wrong-key-123456"), tmp_path, *mode)
-    assert time.monotonic() - started < 30
+def test_401_and_403_fail_at_once_with_one_clear_line(
+    shared_sandbox, tmp_path, mode, status, shown
+):
+    config = tap_config(shared_sandbox)
+    if status == 401:
+        config["api_key"] = "wrong-key-123456"
+    else:
+        shared_sandbox.fail_next(status=403)
+    shared_sandbox.clear_log()
+    result = run_cli(config, tmp_path, *mode)
+    shared_sandbox.clear_faults()
+    # Retrying would not help: one request, and the user is told what to fix.
+    assert [r.status for r in shared_sandbox.requests] == [status]
     assert result.returncode == 1
     # `meltano config test` runs the tap and shows its last line.
-    assert "check api_key, subdomain and environment" in result.stderr.strip().splitlines()[-1]
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.search(
+        rf"\| \w+: HTTP {status} from 127\.0\.0\.1/[\w/]+\.json: {re.escape(shown)}$", last
+    ), last
     assert "Traceback" not in result.stderr
-    assert "wrong-key-123456" not in result.stderr + result.stdout
+    assert config["api_key"] not in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(
