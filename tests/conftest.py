@@ -95,12 +95,22 @@ class Run:
         return {r[key] for r in self.records[stream]}
 
 
-def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None) -> Run:
-    """Run a whole sync in this process and collect its messages."""
+def run_tap(
+    config: dict,
+    state: dict | None = None,
+    catalog: dict | None = None,
+    prepare: t.Callable[[TapMaxio], None] | None = None,
+) -> Run:
+    """Run a whole sync in this process and collect its messages.
+
+    `prepare` is given the tap before it syncs.
+    """
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     stderr = io.StringIO()
     with redirect_stdout(stdout), redirect_stderr(stderr):
         tap = TapMaxio(config=config, state=state, catalog=catalog)
+        if prepare is not None:
+            prepare(tap)
         tap.sync_all()
         stdout.flush()
     stdout.seek(0)
