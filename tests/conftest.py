@@ -25,6 +25,28 @@ API_KEY = "sk_test_9f3b2c1d8e7a6b5c"
 COUNTS = {"subscriptions": 260, "customers": 140, "invoices": 230}
 
 
+#: The sandbox collections behind the streams not named after one collection,
+#: each with the context the tap reads it in.
+STREAM_SOURCES: dict[str, list[tuple[str, dict | None]]] = {
+    "metafields": [
+        ("subscription_metafields", {"resource_type": "subscriptions"}),
+        ("customer_metafields", {"resource_type": "customers"}),
+    ],
+    "legacy_invoices": [("invoices", None)],
+}
+
+
+def site_records(site: Sandbox, stream: str) -> list[tuple[dict, dict | None]]:
+    """The site's records of one of the tap's streams, each with its context."""
+    if stream == "site":
+        return [(record, None) for record in site.stream_records(stream)]
+    return [
+        (record, context)
+        for collection, context in STREAM_SOURCES.get(stream, [(stream, None)])
+        for record in site.records(collection)
+    ]
+
+
 def sandbox_config(**overrides: t.Any) -> SandboxConfig:
     """A small site whose tied second holds more rows than a test page."""
     values: dict[str, t.Any] = {

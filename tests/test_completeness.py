@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from conftest import Run, run_tap, sandbox_config, select_all, tap_config
+from conftest import Run, run_tap, sandbox_config, select_all, site_records, tap_config
 
 from tap_maxio.sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
@@ -21,14 +21,6 @@ INCREMENTAL = [s.name for s in STREAM_TYPES if s.replication != "full_table"]
 PAGE_SIZE = 2
 #: A smaller site than the other tests', to keep the many small requests quick.
 COUNTS = {"subscriptions": 80, "customers": 50, "invoices": 60, "events": 90}
-#: The sandbox collections behind a stream, with the context the tap reads each in.
-SOURCES: dict[str, list[tuple[str, dict | None]]] = {
-    "metafields": [
-        ("subscription_metafields", {"resource_type": "subscriptions"}),
-        ("customer_metafields", {"resource_type": "customers"}),
-    ],
-    "legacy_invoices": [("invoices", None)],
-}
 
 
 def selecting(config: dict, streams: set[str]) -> dict:
@@ -104,14 +96,10 @@ class Site:
     def expected(self, stream: str) -> set[tuple]:
         """The keys of the site's records of a stream, made records as the tap makes them."""
         tap_stream = t.cast("MaxioStream", self.tap.streams[stream])
-        if stream == "site":
-            records = self.site.stream_records(stream)
-        else:
-            records = [
-                tap_stream.post_process(dict(r), context)
-                for collection, context in SOURCES.get(stream, [(stream, None)])
-                for r in self.site.records(collection)
-            ]
+        records = [
+            tap_stream.post_process(dict(record), context)
+            for record, context in site_records(self.site, stream)
+        ]
         return self.keys(stream, [r for r in records if r is not None])
 
 
