@@ -211,6 +211,21 @@ def test_datetime_bounds_are_inclusive_and_offset_aware(site):
     assert record["id"] not in _ids(site, later, later)
 
 
+def test_datetime_bounds_count_milliseconds(site):
+    record = next(
+        r
+        for r in site.records("subscriptions")
+        if re.search(r":\d\d\.(?!999)\d{3}-", r["updated_at"])
+    )
+    stamp = record["updated_at"]  # e.g. 2024-01-02T03:04:05.123-05:00
+    second = re.sub(r"\.\d+", "", stamp)
+    # Both ends inclusive to the millisecond: the second itself ends before 05.123.
+    assert record["id"] in _ids(site, stamp, stamp)
+    assert record["id"] in _ids(site, second, stamp)
+    assert record["id"] not in _ids(site, second, second)
+    assert record["id"] not in _ids(site, stamp.replace(stamp[19:23], ".999"), stamp)
+
+
 def test_whole_day_filters_use_the_site_zone(site):
     record = _lonely(site, "subscriptions")
     day = record["updated_at"][:10]  # the local date
@@ -431,7 +446,8 @@ def test_mutate_bumps_updated_at_to_now_and_is_reported():
         for key in touched["subscriptions"]:
             stamp = by_id[key]["updated_at"]
             assert stamp[-6:] in ("-05:00", "-04:00")  # still rendered in the site's zone
-            assert started <= instant(stamp).timestamp() <= finished
+            # The second of the change, with that second's milliseconds.
+            assert started <= instant(stamp).timestamp() < finished + 1
 
 
 def test_mutate_every_kth_list_request():
