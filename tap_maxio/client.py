@@ -6,7 +6,7 @@ import sys
 import time
 import typing as t
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -38,6 +38,8 @@ if t.TYPE_CHECKING:
 EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
 #: State key of the bookmark of streams whose records carry no timestamp.
 WINDOW_BOOKMARK = "window_end"
+#: From the start of a second to its last microsecond.
+WHOLE_SECOND = timedelta(seconds=1, microseconds=-1)
 #: Seconds between two progress lines of one stream.
 PROGRESS_EVERY = 5.0
 #: Maxio lowers a per_page above this to this.
@@ -320,10 +322,14 @@ class MaxioStream(RESTStream[t.Any]):
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window
             params.update(self.tie_param if next_page_token.tie_order else self.sort_param)
+            # Maxio compares milliseconds. A window's end second is the next one's
+            # start, which reads the rest of it; a single second is followed by the
+            # next second, so it is asked for whole.
+            end = window.end + WHOLE_SECOND if window.seconds == 0 else window.end
             bounds = {
                 "date_field": "updated_at",
                 "start_datetime": utc_iso(window.start),
-                "end_datetime": utc_iso(window.end),
+                "end_datetime": utc_iso(end),
             }
             if self.filter_style == "filter":
                 bounds = {f"filter[{k}]": v for k, v in bounds.items()}

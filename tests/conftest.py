@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import typing as t
 from collections import defaultdict
 from contextlib import redirect_stderr, redirect_stdout
@@ -22,6 +23,28 @@ ROOT = Path(__file__).resolve().parent.parent
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
 API_KEY = "sk_test_9f3b2c1d8e7a6b5c"
 COUNTS = {"subscriptions": 260, "customers": 140, "invoices": 230}
+
+
+#: The sandbox collections behind the streams not named after one collection,
+#: each with the context the tap reads it in.
+STREAM_SOURCES: dict[str, list[tuple[str, dict | None]]] = {
+    "metafields": [
+        ("subscription_metafields", {"resource_type": "subscriptions"}),
+        ("customer_metafields", {"resource_type": "customers"}),
+    ],
+    "legacy_invoices": [("invoices", None)],
+}
+
+
+def site_records(site: Sandbox, stream: str) -> list[tuple[dict, dict | None]]:
+    """The site's records of one of the tap's streams, each with its context."""
+    if stream == "site":
+        return [(record, None) for record in site.stream_records(stream)]
+    return [
+        (record, context)
+        for collection, context in STREAM_SOURCES.get(stream, [(stream, None)])
+        for record in site.records(collection)
+    ]
 
 
 def sandbox_config(**overrides: t.Any) -> SandboxConfig:
@@ -61,6 +84,16 @@ def select_all(config: dict) -> dict:
     return catalog
 
 
+def wait_for_the_next_second() -> None:
+    """Sleep into the next whole second.
+
+    A sync reads up to the second it starts in, and the sandbox stamps a change
+    made now up to a second later (milliseconds, see the sandbox's clock): a run
+    started in the same second leaves that change to the run after it.
+    """
+    time.sleep(1.01 - time.time() % 1)
+
+
 @dataclass
 class Run:
     """What one run of the tap wrote."""
@@ -84,12 +117,22 @@ class Run:
         return {r[key] for r in self.records[stream]}
 
 
-def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None) -> Run:
-    """Run a whole sync in this process and collect its messages."""
+def run_tap(
+    config: dict,
+    state: dict | None = None,
+    catalog: dict | None = None,
+    prepare: t.Callable[[TapMaxio], None] | None = None,
+) -> Run:
+    """Run a whole sync in this process and collect its messages.
+
+    `prepare` is given the tap before it syncs.
+    """
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     stderr = io.StringIO()
     with redirect_stdout(stdout), redirect_stderr(stderr):
         tap = TapMaxio(config=config, state=state, catalog=catalog)
+        if prepare is not None:
+            prepare(tap)
         tap.sync_all()
         stdout.flush()
     stdout.seek(0)

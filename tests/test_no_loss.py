@@ -7,11 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import typing as t
 
 import pytest
-from conftest import API_KEY, run_tap, sandbox_config, tap_config
+from conftest import API_KEY, run_tap, sandbox_config, tap_config, wait_for_the_next_second
 
+from tap_maxio.retries import Throttle
 from tap_maxio.sandbox import Sandbox
+
+if t.TYPE_CHECKING:
+    from tap_maxio.tap import TapMaxio
 
 STREAMS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}
 BIG = {"subscriptions": 1500, "customers": 600, "invoices": 900}
@@ -28,6 +33,7 @@ def test_nothing_lost_while_the_site_changes_every_5_requests():
         changed = site.changed_since(at_start)
         after_first = {stream: all_keys(site, stream) for stream in STREAMS}
         assert sum(len(keys) for keys in changed.values()) > 20, "the site barely changed"
+        wait_for_the_next_second()
         before_second = site.snapshot()
         second = run_tap(tap_config(site), state=first.state)
         changed_again = site.changed_since(before_second)
@@ -52,9 +58,24 @@ def test_nothing_lost_with_5_percent_faults(fault):
 
 
 def test_concurrency_stays_within_the_site_limit():
+    # The default concurrency is Maxio's limit, used to the full and never past it.
     with Sandbox(sandbox_config(counts=BIG, latency=0.02, max_in_flight=4)) as site:
-        run = run_tap(tap_config(site, max_concurrent_requests=4))
+        run = run_tap(tap_config(site))
         assert [r.status for r in site.requests if r.status == 429] == []
+        assert site.peak_in_flight == 4
+        assert run.keys("subscriptions") == all_keys(site, "subscriptions")
+
+
+def test_more_workers_than_the_throttle_allows_stay_within_it():
+    # Eight workers share a throttle of four, as four workers share two once a 429
+    # has halved the limit: the throttle alone keeps the site within its limit.
+    def eight_workers_four_slots(tap: TapMaxio) -> None:
+        tap.throttle = Throttle(4)
+
+    with Sandbox(sandbox_config(latency=0.02, max_in_flight=4)) as site:
+        run = run_tap(tap_config(site, max_concurrent_requests=8), prepare=eight_workers_four_slots)
+        assert [r.status for r in site.requests if r.status == 429] == []
+        assert site.peak_in_flight == 4
         assert run.keys("subscriptions") == all_keys(site, "subscriptions")
 
 

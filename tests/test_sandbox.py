@@ -213,6 +213,21 @@ def test_datetime_bounds_are_inclusive_and_offset_aware(site):
     assert record["id"] not in _ids(site, later, later)
 
 
+def test_datetime_bounds_count_milliseconds(site):
+    record = next(
+        r
+        for r in site.records("subscriptions")
+        if re.search(r":\d\d\.(?!999)\d{3}-", r["updated_at"])
+    )
+    stamp = record["updated_at"]  # e.g. 2024-01-02T03:04:05.123-05:00
+    second = re.sub(r"\.\d+", "", stamp)
+    # Both ends inclusive to the millisecond: the second itself ends before 05.123.
+    assert record["id"] in _ids(site, stamp, stamp)
+    assert record["id"] in _ids(site, second, stamp)
+    assert record["id"] not in _ids(site, second, second)
+    assert record["id"] not in _ids(site, stamp.replace(stamp[19:23], ".999"), stamp)
+
+
 def test_whole_day_filters_use_the_site_zone(site):
     record = _lonely(site, "subscriptions")
     day = record["updated_at"][:10]  # the local date
@@ -252,7 +267,8 @@ def test_invoice_day_fields_filter_whole_days(site):
 
 
 def test_offsets_follow_dst_and_records_straddle_it(site):
-    stamps = [r["updated_at"] for r in site.records("subscriptions")]
+    # Milliseconds, where a second has them, are not part of what is checked here.
+    stamps = [re.sub(r"\.\d+", "", r["updated_at"]) for r in site.records("subscriptions")]
     assert {s[-6:] for s in stamps} == {"-05:00", "-04:00"}
     # Spring forward: 01:59:59 EST is followed by 03:00:00 EDT.
     assert any(s.endswith("T01:59:59-05:00") for s in stamps)
@@ -435,7 +451,8 @@ def test_mutate_bumps_updated_at_to_now_and_is_reported():
         for key in touched["subscriptions"]:
             stamp = by_id[key]["updated_at"]
             assert stamp[-6:] in ("-05:00", "-04:00")  # still rendered in the site's zone
-            assert started <= instant(stamp).timestamp() <= finished
+            # The second of the change, with that second's milliseconds.
+            assert started <= instant(stamp).timestamp() < finished + 1
 
 
 def test_mutate_every_kth_list_request():
@@ -717,7 +734,8 @@ def test_metadata_filter_on_an_updated_at_the_rows_do_not_show():
             window = {
                 "date_field": "updated_at",
                 "start_datetime": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-                "end_datetime": datetime.fromtimestamp(finished, timezone.utc).isoformat(),
+                # Changes of the last second are stamped some milliseconds into it.
+                "end_datetime": datetime.fromtimestamp(finished + 1, timezone.utc).isoformat(),
             }
             got = get(sb, path, per_page=200, **window).json()
             assert got["total_count"] == 4

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import sandbox_config, site_records
 from jsonschema import Draft7Validator, FormatChecker
+
+from tap_maxio.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -107,9 +110,68 @@ def test_nested_rules(schemas: dict[str, dict[str, Any]], stream: str) -> None:
                 name
             )  # date only if the spec says so
         if top.get(name) is not prop:  # nested: always nullable
-            assert "null" in _types(prop) or {"type": "null"} in prop.get(
-                "anyOf", [{"type": "null"}]
-            ), name
+            assert "null" in _types(prop) or {"type": "null"} in prop.get("anyOf", []), name
+
+
+def _nulled_at(value: Any, depth: int, at: int = 1) -> Any:
+    """A copy of a record with every property `depth` levels down made null.
+
+    The record's own properties are level 1; array items are not properties.
+    """
+    if isinstance(value, list):
+        return [_nulled_at(item, depth, at) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {k: None if at == depth else _nulled_at(v, depth, at + 1) for k, v in value.items()}
+
+
+def _depth(value: Any) -> int:
+    """How many levels of properties a record has."""
+    if isinstance(value, list):
+        return max(map(_depth, value), default=0)
+    if not isinstance(value, dict):
+        return 0
+    return 1 + max(map(_depth, value.values()), default=0)
+
+
+@pytest.fixture(scope="module")
+def site_records_by_stream() -> dict[str, list[dict[str, Any]]]:
+    """A few records of each stream, as the sandbox serves them."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for relationship in (True, False):
+        site = Sandbox(sandbox_config(relationship_invoicing=relationship))
+        for stream in STREAMS:
+            if (STREAMS[stream].get("invoicing") == "legacy") is relationship:
+                continue
+            found[stream] = [record for record, _ in site_records(site, stream)]
+    return found
+
+
+@pytest.mark.parametrize("stream", sorted(STREAMS))
+def test_null_nested_values_fit_the_generated_schema(
+    schemas: dict[str, dict[str, Any]],
+    site_records_by_stream: dict[str, list[dict[str, Any]]],
+    stream: str,
+) -> None:
+    """A loader must take a record with any nested object or value null."""
+    records = site_records_by_stream[stream]
+    assert records, f"the sandbox has no {stream}"
+    # Keys and top-level nullability are checked above; nested levels here.
+    validator = Draft7Validator({k: v for k, v in schemas[stream].items() if k != "required"})
+    samples = [*records, *(_nulled_at(r, d) for r in records[:20] for d in range(2, _depth(r) + 1))]
+    for record in samples:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(record)]
+        assert not errors, errors[:3]
+
+
+def test_the_sandbox_sends_null_nested_objects(
+    site_records_by_stream: dict[str, list[dict[str, Any]]],
+) -> None:
+    # Without them, only the nulls made up above would test the schemas.
+    invoices = site_records_by_stream["invoices"]
+    assert any(r["shipping_address"] is None for r in invoices)
+    assert any(r["shipping_address"] is not None for r in invoices)
+    assert any(r["customer"]["organization"] is None for r in invoices)
 
 
 def test_subscriptions_key_fields(schemas: dict[str, dict[str, Any]]) -> None:

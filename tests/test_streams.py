@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import run_tap, sandbox_config, select_all, tap_config
+from conftest import run_tap, sandbox_config, select_all, tap_config, wait_for_the_next_second
 from jsonschema import Draft7Validator
 
 from tap_maxio.sandbox import Sandbox
@@ -116,8 +116,11 @@ def test_a_child_added_under_an_unchanged_parent_is_read_next_time(child):
         catalog = select_all(config)
         first = run_tap(config, catalog=catalog)
         collection = "customer_metafields" if child == "metafields" else child
-        touched = site.mutate(updates=0, creates=2, collection=collection)
+        # Several, so that some land under parents other than the newest, which the
+        # next run reads again anyway (its bookmark second).
+        touched = site.mutate(updates=0, creates=5, collection=collection)
         assert touched[collection], f"the sandbox added no {child}"
+        wait_for_the_next_second()
         second = run_tap(config, state=first.state, catalog=catalog)
         emitted = {site.key(child, r) for r in first.records[child] + second.records[child]}
         assert touched[collection] <= emitted

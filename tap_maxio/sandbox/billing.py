@@ -593,7 +593,8 @@ class Invoices(Factory):
                 "organization": p["organization"] or None,
                 "email": p["email"],
                 "vat_number": None,
-                "reference": p["reference"],
+                # An optional field: left out, not null, where the customer has none.
+                **({"reference": p["reference"]} if p["reference"] else {}),
             },
             "payer": {
                 "chargify_id": customer_id,
@@ -609,7 +610,8 @@ class Invoices(Factory):
             if remittance
             else "Thank you for your business.",
             "billing_address": address,
-            "shipping_address": dict(address),
+            # A null nested object: no address to ship to.
+            "shipping_address": dict(address) if address["street"] else None,
             "subtotal_amount": money(subtotal),
             "discount_amount": money(discount),
             "tax_amount": money(tax),

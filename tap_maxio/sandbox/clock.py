@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -26,8 +27,13 @@ class SiteClock:
         self.tz_name = tz_name
 
     def iso(self, ts: int) -> str:
-        """Render a UTC instant in the site's offset, e.g. 2024-03-10T01:59:59-05:00."""
-        return datetime.fromtimestamp(ts, self.tz).isoformat()
+        """Render a stored second in the site's offset, e.g. 2024-03-10T01:59:59.123-05:00.
+
+        The second's fraction (see `fraction`) is shown when it has one.
+        """
+        ms = fraction_ms(ts)
+        moment = datetime.fromtimestamp(ts, self.tz).replace(microsecond=ms * 1000)
+        return moment.isoformat(timespec="milliseconds" if ms else "seconds")
 
     def iso_or_none(self, ts: int | None) -> str | None:
         """Like iso(), passing None through."""
@@ -93,6 +99,28 @@ class SiteClock:
 
     def _offset(self, ts: int) -> timedelta | None:
         return datetime.fromtimestamp(ts, self.tz).utcoffset()
+
+
+def fraction_ms(ts: int) -> int:
+    """Milliseconds past the stored second `ts` of the instant it stands for.
+
+    Maxio sends some timestamps with milliseconds. Every timestamp of one second
+    gets the same fraction, so that a filter bound still selects whole runs of
+    seconds; two seconds in three have one.
+    """
+    return 0 if ts % 3 == 0 else 1 + (ts * 2_654_435_761 >> 7) % 999
+
+
+def first_second_from(moment: float) -> int:
+    """The first stored second whose instant is at or after `moment`."""
+    second = math.floor(moment)
+    return second if second + fraction_ms(second) / 1000 >= moment else second + 1
+
+
+def last_second_until(moment: float) -> int:
+    """The last stored second whose instant is at or before `moment`."""
+    second = math.floor(moment)
+    return second if second + fraction_ms(second) / 1000 <= moment else second - 1
 
 
 def parse_date(text: str) -> date | None:

@@ -5,7 +5,6 @@ Adding a collection takes a `Factory` (see data.py) and one `CollectionSpec` her
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,7 +30,7 @@ from .billing import (
     Subscriptions,
 )
 from .catalog import Coupons, CouponSubcodes, Offers, ProductFamilies, Products, ReasonCodes
-from .clock import SiteClock, parse_date
+from .clock import SiteClock, first_second_from, last_second_until, parse_date
 from .invoicing import PROFORMA_FLAGS, InvoiceEvents, ProformaInvoices
 from .legacy import LegacyInvoices, Statements, Transactions
 from .pricing import ComponentPricePoints, Components, ProductPricePoints
@@ -442,8 +441,8 @@ def _date_filter(
             moment = clock.parse_datetime(dt_text)
             if moment is None:
                 raise QueryError(f"{dt_param} is not a valid datetime: {dt_text!r}")
-            # Records have whole seconds: round inward to keep both ends inclusive.
-            bounds[i] = math.ceil(moment) if i == 0 else math.floor(moment)
+            # Both ends inclusive, to the millisecond: a record at 05.123 is after 05.
+            bounds[i] = first_second_from(moment) if i == 0 else last_second_until(moment)
         elif day_text is not None:
             day = parse_date(day_text)
             if day is None:

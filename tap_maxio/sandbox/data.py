@@ -334,8 +334,7 @@ class Dataset:
             self.factories[name] = factory
             rng = rngs[name] = random.Random(f"{cfg.seed}/{name}")
             factory.seed(count, rng)
-        # Ties last: seeding a child may touch its parent's updated_at (a new allocation
-        # updates its subscription component).
+        # Ties last, once every collection holds its final updated_at values.
         for name, factory in self.factories.items():
             if "updated_at" in factory.columns and not factory.catalog:
                 self._tie_and_straddle(factory, rngs[name])

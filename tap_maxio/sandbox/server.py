@@ -107,6 +107,8 @@ class Sandbox:
         self._fault_rng = random.Random(f"{cfg.seed}/faults")
         self._server_errors = 0
         self._in_flight = 0
+        self.peak_in_flight = 0
+        """The most requests the site has had in flight at once."""
         self._list_requests = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -320,6 +322,7 @@ class Sandbox:
             return reply.send(404, b"")
         with self._state_lock:
             self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             over = cfg.max_in_flight is not None and self._in_flight > cfg.max_in_flight
         try:
             if over:

@@ -224,7 +224,7 @@ def utc_z(ts: int) -> str:
 
 
 class Allocations(_ComponentChildren):
-    """Quantity changes of quantity-based and on/off components; each updates its parent."""
+    """Quantity changes of quantity-based and on/off components; each sets its parent's."""
 
     columns = (
         "subscription_component_id", "subscription_id", "component_id", "created_at",
@@ -246,12 +246,12 @@ class Allocations(_ComponentChildren):
             quantity = 1 - min(previous, 1)
         else:
             quantity = rng.choice([q for q in (1, 2, 5, 10, 25, 50) if q != previous])
+        # The parent's updated_at stays: Maxio is not known to touch it for a child.
         parents.update(
             parent_row,
             {
                 "quantity": quantity,
                 "balance": quantity if parents.cols["kind"][parent_row] == QUANTITY else 0,
-                "updated_at": max(created, parents.cols["updated_at"][parent_row]),
             },
         )
         return {
@@ -334,13 +334,7 @@ class Usages(_ComponentChildren):
         """Some units, added to the subscription component's balance."""
         parents = self.ds.table(self.parent)
         quantity = rng.choice((1, 5, 10, 20, 100, 250))
-        parents.update(
-            parent_row,
-            {
-                "balance": parents.cols["balance"][parent_row] + quantity,
-                "updated_at": max(created, parents.cols["updated_at"][parent_row]),
-            },
-        )
+        parents.update(parent_row, {"balance": parents.cols["balance"][parent_row] + quantity})
         return {**self.base(pk, created, parent_row), "quantity": quantity}
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
