@@ -18,13 +18,10 @@ from urllib.parse import unquote
 
 import yaml
 
+from tap_maxio.declaration import load
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-if sys.version_info < (3, 11):
-    import tomli as tomllib
-else:
-    import tomllib
 
 Schema = dict[str, Any]
 NULL: Schema = {"type": ["null"]}
@@ -211,26 +208,25 @@ def generate_all(
     spec_paths: Mapping[str, Path] = SPEC_PATHS, streams_toml: Path = STREAMS_TOML
 ) -> dict[str, Schema]:
     """Return {stream name: record schema} for every stream in streams.toml."""
-    streams = tomllib.loads(streams_toml.read_text(encoding="utf-8"))
     specs: dict[str, Any] = {}
     schemas: dict[str, Schema] = {}
-    for name, stream in streams.items():
+    for name, stream in load(streams_toml).items():
         # Fields the tap adds (parent ids, partition keys), or a whole schema
         # where the API's records are bare values with no component.
-        added = {k: {"type": [v]} for k, v in stream.get("fields", {}).items()}
+        added = {k: {"type": [v]} for k, v in stream.fields.items()}
         component: Schema = {"type": ["object"], "properties": {}}
-        if "schema" in stream:
-            source = stream.get("schema_source", "default")
+        if stream.schema is not None:
+            source = stream.schema_source
             if source not in specs:
                 specs[source] = load_spec(spec_paths[source])
-            component = convert({"$ref": f"#/components/schemas/{stream['schema']}"}, specs[source])
+            component = convert({"$ref": f"#/components/schemas/{stream.schema}"}, specs[source])
         if added:
             branches = component.get("anyOf", [component])
             for branch in branches:
                 branch["properties"] = {**added, **branch.get("properties", {})}
-        schema = record_schema(component, stream["primary_key"])
+        schema = record_schema(component, stream.primary_keys)
         # Fields the spec lists but the API never returns (API-NOTES), e.g. invoices' id.
-        for field in stream.get("omit", []):
+        for field in stream.omit:
             del schema["properties"][field]
         schemas[name] = schema
     return schemas

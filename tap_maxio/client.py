@@ -32,6 +32,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.authenticators import BasicAuthenticator
     from singer_sdk.helpers.types import Context
 
+    from tap_maxio.declaration import StreamSpec
     from tap_maxio.tap import TapMaxio
 
 #: The earliest a site can hold data; the first sync without start_date reads from it.
@@ -128,49 +129,17 @@ class MaxioStream(RESTStream[t.Any]):
     # every value again cost the tap more CPU than all the rest of its work.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    #: Records come as [{"<wrapper>": {...}}] (or {"<wrapper>": {...}}).
-    wrapper: str | None = None
-    #: Records come as {"<records_key>": [...]}.
-    records_key: str | None = None
-    #: "updated_at" (time windows), "since_id" (id cursor), "window" (time windows
-    #: over records without updated_at) or "full_table".
-    replication: str = "full_table"
-    #: Parameters that make the endpoint sort ascending by updated_at, if it can.
-    sort_param: t.ClassVar[dict[str, str]] = {}
-    #: Parameters that give a stable order among rows of one second.
-    tie_param: t.ClassVar[dict[str, str]] = {}
-    #: Parameters sent with every request.
-    params: t.ClassVar[dict[str, t.Any]] = {}
-    #: "relationship" or "legacy": the invoicing model a site needs for this stream.
-    invoicing: str | None = None
-    #: Whether `since_id` returns the record with that id too.
-    since_id_inclusive: bool = True
-    #: "asc": an id cursor's pages come in ascending id order; "any": in no known order.
-    id_order: str = "asc"
-    #: False: the list comes whole in one response, without page parameters.
-    paged: bool = True
-    #: The size of every page, where the endpoint has no per_page parameter.
-    fixed_page_size: int | None = None
-    #: "filter": the date filter is spelled filter[date_field]=... and so on.
-    filter_style: str = "plain"
-    #: Records are bare values, each made a record {"<scalar>": value}.
-    scalar: str | None = None
-    #: Child context key -> field of the parent record it is taken from.
-    context_fields: t.ClassVar[dict[str, str]] = {}
-    #: Context values a parent must have for this child to be read.
-    only_when: t.ClassVar[dict[str, list[t.Any]]] = {}
-    #: Contexts the stream is read for, one after another.
-    partition_list: t.ClassVar[list[dict] | None] = None
-    #: Context keys a bookmark is kept per (None: the SDK's default).
-    state_keys: t.ClassVar[list[str] | None] = None
+    #: The stream's table of streams.toml.
+    spec: t.ClassVar[StreamSpec]
 
     def __init__(self, tap: TapMaxio, *args: t.Any, **kwargs: t.Any) -> None:
         """Keep the tap, which holds the site's connection and throttle."""
         super().__init__(tap, *args, **kwargs)
         self.site = tap
         self._schema_written = False
-        if self.state_keys is not None:
-            self.state_partitioning_keys = self.state_keys
+        if self.spec.parent is not None:
+            # A child keeps one bookmark for all parents, unless declared per parent.
+            self.state_partitioning_keys = self.spec.state_keys or []
 
     def _write_schema_message(self) -> None:
         """Write the stream's SCHEMA once a run.
@@ -186,18 +155,18 @@ class MaxioStream(RESTStream[t.Any]):
     @property
     def is_sorted(self) -> bool:
         """Windows are emitted in time order, so a bookmark is a resume point."""
-        return self.replication in {"updated_at", "since_id"}
+        return self.spec.replication in {"updated_at", "since_id"}
 
     @property
     def partitions(self) -> list[dict] | None:
         """The declared partitions, if any."""
-        return self.partition_list
+        return self.spec.partitions
 
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Only the parent ids (and kind) the children need: small contexts."""
         fields: dict[str, str] = {}
         for child in self.child_streams:
-            fields.update(t.cast("MaxioStream", child).context_fields)
+            fields.update(t.cast("MaxioStream", child).spec.context)
         return {key: record.get(field) for key, field in fields.items()}
 
     @property
@@ -231,10 +200,10 @@ class MaxioStream(RESTStream[t.Any]):
     @property
     def page_size(self) -> int:
         """Records in a full page (Maxio lowers a per_page above 200 to 200)."""
-        if not self.paged:
+        if not self.spec.paged:
             return sys.maxsize
-        if self.fixed_page_size is not None:
-            return self.fixed_page_size
+        if self.spec.page_size is not None:
+            return self.spec.page_size
         return min(int(self.config.get("page_size", 200)), MAX_PAGE_SIZE)
 
     # Requests and errors
@@ -299,7 +268,7 @@ class MaxioStream(RESTStream[t.Any]):
     @override
     def get_new_paginator(self) -> MaxioPaginator | SinglePagePaginator:
         """Page numbers from 1, ending on a short page; one request for an unpaged list."""
-        if not self.paged:
+        if not self.spec.paged:
             return SinglePagePaginator()
         return MaxioPaginator(self.page_size, self.count_records)
 
@@ -310,8 +279,8 @@ class MaxioStream(RESTStream[t.Any]):
         Only what the spec documents for the endpoint is sent: no page parameters
         on an unpaged list, no per_page where pages have a fixed size.
         """
-        params: dict[str, t.Any] = dict(self.params)
-        if self.paged and self.fixed_page_size is None:
+        params: dict[str, t.Any] = dict(self.spec.params)
+        if self.spec.paged and self.spec.page_size is None:
             params["per_page"] = self.page_size
         page: int = 1
         if isinstance(next_page_token, IdCursor):
@@ -321,7 +290,8 @@ class MaxioStream(RESTStream[t.Any]):
             page = next_page_token.page
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window
-            params.update(self.tie_param if next_page_token.tie_order else self.sort_param)
+            spec = self.spec
+            params.update(spec.tie_param if next_page_token.tie_order else spec.sort_param)
             # Maxio compares milliseconds. A window's end second is the next one's
             # start, which reads the rest of it; a single second is followed by the
             # next second, so it is asked for whole.
@@ -331,13 +301,13 @@ class MaxioStream(RESTStream[t.Any]):
                 "start_datetime": utc_iso(window.start),
                 "end_datetime": utc_iso(end),
             }
-            if self.filter_style == "filter":
+            if self.spec.filter_style == "filter":
                 bounds = {f"filter[{k}]": v for k, v in bounds.items()}
             params.update(bounds)
             page = next_page_token.page
         elif next_page_token:
             page = next_page_token
-        if self.paged:
+        if self.spec.paged:
             params["page"] = page
         return params
 
@@ -349,18 +319,18 @@ class MaxioStream(RESTStream[t.Any]):
         Raises msgspec.ValidationError where the envelope is not the documented one:
         a list read as empty, or a record skipped, would be silently lost.
         """
-        if self.records_key is not None:
-            if not isinstance(data, dict) or self.records_key not in data:
-                raise msgspec.ValidationError(f"expected an object with `{self.records_key}`")
-            data = data[self.records_key] or []
-        if isinstance(data, dict) and self.wrapper is not None:
+        if self.spec.records_key is not None:
+            if not isinstance(data, dict) or self.spec.records_key not in data:
+                raise msgspec.ValidationError(f"expected an object with `{self.spec.records_key}`")
+            data = data[self.spec.records_key] or []
+        if isinstance(data, dict) and self.spec.wrapper is not None:
             data = [data]  # a single record: /site.json
         if not isinstance(data, list):
             raise msgspec.ValidationError(f"expected a list, got {type(data).__name__}")
-        if self.scalar is not None:
-            return [{self.scalar: item} for item in data]
-        if self.wrapper is not None:
-            wrapper = self.wrapper
+        if self.spec.scalar is not None:
+            return [{self.spec.scalar: item} for item in data]
+        if self.spec.wrapper is not None:
+            wrapper = self.spec.wrapper
             if not all(isinstance(item, dict) and wrapper in item for item in data):
                 raise msgspec.ValidationError(f'expected every item as {{"{wrapper}": {{...}}}}')
             data = [item[wrapper] for item in data]
@@ -429,8 +399,8 @@ class MaxioStream(RESTStream[t.Any]):
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Read the stream as its replication asks; skip what the site lacks."""
-        if self.invoicing and self.site.invoicing != self.invoicing:
-            if self.invoicing == "legacy":
+        if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
+            if self.spec.invoicing == "legacy":
                 self.logger.info("%s: skipped, this site does not use legacy invoicing", self.name)
             else:
                 self.logger.warning(
@@ -439,12 +409,12 @@ class MaxioStream(RESTStream[t.Any]):
                     self.name,
                 )
             return
-        if any(context and context.get(k) not in v for k, v in self.only_when.items()):
+        if any(context and context.get(k) not in v for k, v in self.spec.only_when.items()):
             return
         try:
-            if self.replication in {"updated_at", "window"}:
+            if self.spec.replication in {"updated_at", "window"}:
                 yield from self._read_windows(context)
-            elif self.replication == "since_id":
+            elif self.spec.replication == "since_id":
                 yield from self._read_ids(context)
             else:
                 yield from super().get_records(context)
@@ -484,19 +454,19 @@ class MaxioStream(RESTStream[t.Any]):
     def summary_type(self) -> t.Any:
         """A msgspec type that reads only each record's updated_at from a page."""
         light = msgspec.defstruct(f"{self.name}_stamp", [("updated_at", str | None, None)])
-        if self.wrapper is not None:
-            return list[msgspec.defstruct(f"{self.name}_wrapped", [(self.wrapper, light)])]  # type: ignore[misc]
-        if self.records_key is not None:
+        if self.spec.wrapper is not None:
+            return list[msgspec.defstruct(f"{self.name}_wrapped", [(self.spec.wrapper, light)])]  # type: ignore[misc]
+        if self.spec.records_key is not None:
             return msgspec.defstruct(
                 f"{self.name}_envelope",
-                [(self.records_key, list[light] | None)],  # type: ignore[valid-type]
+                [(self.spec.records_key, list[light] | None)],  # type: ignore[valid-type]
             )
         return list[light]  # type: ignore[valid-type]
 
     def _read_windows(self, context: Context | None) -> Iterator[dict]:
         """Read [bookmark, sync start] in drift-free windows, committing each."""
         end = self.site.sync_started_at
-        if self.replication == "window":
+        if self.spec.replication == "window":
             # Records without updated_at: the bookmark is the last window read.
             bookmark = self.stream_state.get(WINDOW_BOOKMARK)
             start = parse_timestamp(bookmark) if bookmark else self._start_date() or EPOCH
@@ -514,7 +484,7 @@ class MaxioStream(RESTStream[t.Any]):
         reader = WindowReader(
             lambda request: self._lazy_page(context, request),
             page_size=self.page_size,
-            keyset=bool(self.sort_param),
+            keyset=bool(self.spec.sort_param),
             key=lambda record: tuple(record.get(k) for k in self.primary_keys),
             timestamp=timestamp,
             workers=self.site.max_concurrent_requests,
@@ -550,7 +520,7 @@ class MaxioStream(RESTStream[t.Any]):
         bookmark = self.get_starting_replication_key_value(context)
         # Without a bookmark the SDK offers start_date, which no id compares to.
         last = bookmark if isinstance(bookmark, int) else None
-        read = self._ids_in_order if self.id_order == "asc" else self._ids_in_any_order
+        read = self._ids_in_order if self.spec.id_order == "asc" else self._ids_in_any_order
         count = 0
         for records in read(context, last):
             yield from records
@@ -564,7 +534,7 @@ class MaxioStream(RESTStream[t.Any]):
 
     def _since(self, last: int | None) -> int:
         """The since_id that asks for the ids after `last`."""
-        return 0 if last is None else last + 1 if self.since_id_inclusive else last
+        return 0 if last is None else last + 1 if self.spec.since_id == "inclusive" else last
 
     def _ids_in_order(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
         """Ascending ids, always page 1 from the last id: nothing can shift."""
@@ -624,12 +594,12 @@ class MaxioStream(RESTStream[t.Any]):
         during the sync would be skipped next time. Ids read in any order move the
         bookmark once all are read.
         """
-        if self.replication_key is None or self.id_order != "asc":
+        if self.replication_key is None or self.spec.id_order != "asc":
             return
         value = latest_record.get(self.replication_key)
         if value is None:
             return
-        if self.replication == "updated_at":
+        if self.spec.replication == "updated_at":
             value = min(value, utc_iso(self.site.sync_started_at))
         current = self.get_context_state(context).get("replication_key_value")
         if current is not None and value <= current:
@@ -645,17 +615,17 @@ class MaxioStream(RESTStream[t.Any]):
     def _summarise(self, response: requests.Response) -> _LazyPage:
         """A page's timestamps, its shape checked as far as they need."""
         summary = msgspec.json.decode(response.content, type=self.summary_type)
-        if self.wrapper is not None:
-            items = [getattr(item, self.wrapper) for item in summary]
-        elif self.records_key is not None:
-            items = getattr(summary, self.records_key) or []
+        if self.spec.wrapper is not None:
+            items = [getattr(item, self.spec.wrapper) for item in summary]
+        elif self.spec.records_key is not None:
+            items = getattr(summary, self.spec.records_key) or []
         else:
             items = summary
         return _LazyPage(self, response.content, [item.updated_at for item in items])
 
     def _commit_window(self, window: Window) -> None:
         """Write STATE: every record up to the window's end has been emitted."""
-        if self.replication == "window":
+        if self.spec.replication == "window":
             self.stream_state[WINDOW_BOOKMARK] = utc_iso(window.end)
             self.state_manager.is_flushed = False
         # The SDK writes STATE only every STATE_MSG_FREQUENCY records; a window

@@ -2,81 +2,54 @@
 
 from __future__ import annotations
 
-import sys
 import typing as t
+from functools import cache
 from importlib import resources
 
 from singer_sdk import SchemaDirectory, StreamSchema
 
 from tap_maxio.client import MaxioStream
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from tap_maxio.declaration import StreamSpec, load
 
 SCHEMAS = SchemaDirectory(resources.files("tap_maxio") / "schemas")
-REPLICATIONS = ("updated_at", "since_id", "window", "full_table")
 
 
-def declarations() -> dict[str, dict[str, t.Any]]:
-    """The tables of streams.toml, in file order."""
-    text = (resources.files("tap_maxio") / "streams.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
-def declare(name: str, spec: dict[str, t.Any]) -> type[MaxioStream]:
+def declare(name: str, spec: StreamSpec) -> type[MaxioStream]:
     """Build the stream class a table of streams.toml declares."""
-    replication = spec.get("replication", "full_table")
-    if replication not in REPLICATIONS:
-        msg = f"streams.toml: {name}.replication must be one of {REPLICATIONS}"
-        raise ValueError(msg)
+    is_child = spec.parent is not None
     attrs: dict[str, t.Any] = {
-        "__doc__": f"The `{spec['path']}` list.",
+        "__doc__": f"The `{spec.path}` list.",
         "__module__": __name__,
         "name": name,
-        "path": spec["path"],
-        "primary_keys": tuple(spec["primary_key"]),
-        "replication_key": {"updated_at": "updated_at", "since_id": "id"}.get(replication),
-        "replication": replication,
-        "wrapper": spec.get("wrapper"),
-        "records_key": spec.get("records_key"),
-        "sort_param": spec.get("sort_param", {}),
-        "tie_param": spec.get("tie_param", {}),
-        "params": spec.get("params", {}),
-        "invoicing": spec.get("invoicing"),
-        "since_id_inclusive": spec.get("since_id", "inclusive") == "inclusive",
-        "id_order": spec.get("id_order", "asc"),
-        "paged": spec.get("paged", True),
-        "fixed_page_size": spec.get("page_size"),
-        "filter_style": spec.get("filter_style", "plain"),
-        "scalar": spec.get("scalar"),
-        "context_fields": spec.get("context", {}),
-        "only_when": spec.get("only_when", {}),
-        "partition_list": spec.get("partitions"),
-        # A child keeps one bookmark for all parents, unless declared per parent.
-        "state_keys": spec.get("state_keys", []) if "parent" in spec else None,
+        "spec": spec,
+        "path": spec.path,
+        "primary_keys": tuple(spec.primary_keys),
+        "replication_key": spec.replication_key,
         # Children fan out one request per parent record: the user opts in.
-        "selected_by_default": "parent" not in spec,
+        "selected_by_default": not is_child,
         # Maxio is not known to touch a parent's updated_at when a child changes
         # (a note added, a code added to a coupon): a selected child has its
         # parent read whole, so that no parent's children are left unread.
-        "ignore_parent_replication_key": "parent" in spec,
+        "ignore_parent_replication_key": is_child,
         "schema": StreamSchema(SCHEMAS, key=name),
     }
     class_name = "".join(part.title() for part in name.split("_")) + "Stream"
     return type(class_name, (MaxioStream,), attrs)
 
 
+@cache
 def stream_types() -> list[type[MaxioStream]]:
     """Every declared stream class, children linked to their parents."""
-    specs = declarations()
+    specs = load()
     types = {name: declare(name, spec) for name, spec in specs.items()}
     for name, spec in specs.items():
-        if "parent" in spec:
-            child = types[name]
-            child.parent_stream_type = types[spec["parent"]]
+        if spec.parent is not None:
+            types[name].parent_stream_type = types[spec.parent]
     return list(types.values())
 
 
-STREAM_TYPES = stream_types()
+def __getattr__(name: str) -> t.Any:
+    """STREAM_TYPES, built on first use: a bad streams.toml then fails in the CLI's hands."""
+    if name == "STREAM_TYPES":
+        return stream_types()
+    raise AttributeError(name)

@@ -14,9 +14,10 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_maxio.auth import install_redaction
+from tap_maxio.declaration import DeclarationError
 from tap_maxio.memory import collect_cycles_rarely, fix_mmap_threshold
 from tap_maxio.retries import RetryPolicy, Throttle
-from tap_maxio.streams import STREAM_TYPES
+from tap_maxio.streams import stream_types
 from tap_maxio.urls import Connection, SettingError, resolve
 
 if t.TYPE_CHECKING:
@@ -177,7 +178,7 @@ class TapMaxio(Tap):
 
     def discover_streams(self) -> list[MaxioStream]:
         """Every stream declared in streams.toml."""
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        return [stream_type(tap=self) for stream_type in stream_types()]
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
@@ -191,6 +192,12 @@ class TapMaxio(Tap):
         """`--test`: one record of each stream, with the same one-line errors."""
         with one_line_errors(cls.logger):
             super().cb_test(ctx, param, value)
+
+    @classmethod
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """`--discover`, with the same one-line errors (a bad streams.toml among them)."""
+        with one_line_errors(cls.logger):
+            super().cb_discover(ctx, param, value)
 
 
 @contextmanager
@@ -208,6 +215,9 @@ def one_line_errors(logger: logging.Logger) -> t.Iterator[None]:
     except ConfigValidationError as exc:
         for error in exc.errors or [str(exc)]:
             logger.error("%s", error)
+        sys.exit(1)
+    except DeclarationError as exc:
+        logger.error("%s", exc)
         sys.exit(1)
 
 

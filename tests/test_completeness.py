@@ -17,7 +17,7 @@ if t.TYPE_CHECKING:
 LEGACY = {"statements", "transactions", "legacy_invoices"}
 CHILDREN = {s.name for s in STREAM_TYPES if s.parent_stream_type is not None}
 #: Incremental streams read in more than one request (product_families is unpaged).
-INCREMENTAL = [s.name for s in STREAM_TYPES if s.replication != "full_table" and s.paged]
+INCREMENTAL = [s.name for s in STREAM_TYPES if s.spec.replication != "full_table" and s.spec.paged]
 #: Small pages, so that lists of three records already take two requests.
 PAGE_SIZE = 2
 #: A smaller site than the other tests', to keep the many small requests quick.

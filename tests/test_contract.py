@@ -47,12 +47,12 @@ SECOND = timedelta(seconds=1)
 
 
 def is_legacy(stream: type[MaxioStream]) -> bool:
-    return getattr(stream, "invoicing", None) == "legacy"
+    return stream.spec.invoicing == "legacy"
 
 
 def concrete_path(stream: type[MaxioStream]) -> str:
     """A path the stream asks for: its first partition's values, ids of 1."""
-    values = (stream.partition_list or [{}])[0]
+    values = (stream.spec.partitions or [{}])[0]
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), 1)), stream.path)
 
 
@@ -77,7 +77,7 @@ def lineage(stream: type[MaxioStream]) -> list[type[MaxioStream]]:
 def stream_of(path: str, legacy: bool) -> str | None:
     """The stream a logged request was sent for."""
     for stream in STREAM_TYPES:
-        if stream.invoicing not in (None, "legacy" if legacy else "relationship"):
+        if stream.spec.invoicing not in (None, "legacy" if legacy else "relationship"):
             continue
         if re.fullmatch(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(stream.path)), path):
             return stream.name
@@ -240,8 +240,8 @@ def serve_parents(server: ExampleServer, stream: type) -> None:
     for child, parent in itertools.pairwise(chain):
         op = operation_of(parent)
         body = copy.deepcopy(next(iter(examples(op).values())))
-        for key, allowed in child.only_when.items():
-            field = child.context_fields[key]
+        for key, allowed in child.spec.only_when.items():
+            field = child.spec.context[key]
             for record in op.layout.records(body):
                 if record.get(field) not in allowed:
                     record[field] = allowed[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,19 +12,15 @@ import pytest
 from conftest import sandbox_config, site_records
 from jsonschema import Draft7Validator, FormatChecker
 
+from tap_maxio.declaration import load
 from tap_maxio.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-if sys.version_info < (3, 11):
-    import tomli as tomllib
-else:
-    import tomllib
-
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = ROOT / "tap_maxio" / "schemas"
-STREAMS = tomllib.loads((ROOT / "tap_maxio" / "streams.toml").read_text(encoding="utf-8"))
+STREAMS = load()
 CORE = ("subscriptions", "customers", "invoices")
 
 
@@ -78,7 +73,7 @@ def test_schema_is_valid_draft7(schemas: dict[str, dict[str, Any]], stream: str)
 
 @pytest.mark.parametrize("stream", sorted(STREAMS))
 def test_only_primary_key_is_non_null(schemas: dict[str, dict[str, Any]], stream: str) -> None:
-    pk = STREAMS[stream]["primary_key"]
+    pk = STREAMS[stream].primary_keys
     schema = schemas[stream]
     assert schema["required"] == pk
     for name, prop in schema["properties"].items():
@@ -141,7 +136,7 @@ def site_records_by_stream() -> dict[str, list[dict[str, Any]]]:
     for relationship in (True, False):
         site = Sandbox(sandbox_config(relationship_invoicing=relationship))
         for stream in STREAMS:
-            if (STREAMS[stream].get("invoicing") == "legacy") is relationship:
+            if (STREAMS[stream].invoicing == "legacy") is relationship:
                 continue
             found[stream] = [record for record, _ in site_records(site, stream)]
     return found
@@ -232,10 +227,10 @@ def _records(stream: str) -> list[dict[str, Any]]:
     """Example records for a stream from its list and read endpoints, envelopes removed."""
     paths = json.loads((ROOT / "spec" / "openapi-2026.json").read_text(encoding="utf-8"))["paths"]
     conf = STREAMS[stream]
-    base = conf["path"].removesuffix(".json")
+    base = conf.path.removesuffix(".json")
     records: dict[str, dict[str, Any]] = {}  # keyed by JSON: the same example is often given twice
     for path, item in paths.items():
-        is_list = path == conf["path"]
+        is_list = path == conf.path
         if (
             not (is_list or re.fullmatch(re.escape(base) + r"/\{[^/}]+\}\.json", path))
             or "get" not in item
@@ -246,10 +241,10 @@ def _records(stream: str) -> list[dict[str, Any]]:
         )
         for example in _examples(content):
             batch = example if isinstance(example, list) else [example]
-            if is_list and "records_key" in conf:
-                batch = example[conf["records_key"]]
+            if is_list and conf.records_key is not None:
+                batch = example[conf.records_key]
             for wrapped in batch:
-                record = wrapped[conf["wrapper"]] if "wrapper" in conf else wrapped
+                record = wrapped[conf.wrapper] if conf.wrapper is not None else wrapped
                 records[json.dumps(record, sort_keys=True)] = record
     return list(records.values())
 
@@ -266,8 +261,9 @@ def _date_time(value: object) -> bool:
 EXAMPLE_STREAMS = sorted(
     name
     for name, conf in STREAMS.items()
-    if conf.get("schema_source", "default") == "default"
-    and not {"fields", "scalar"} & set(conf)
+    if conf.schema_source == "default"
+    and not conf.fields
+    and conf.scalar is None
     and _records(name)
 )
 

@@ -82,7 +82,7 @@ def test_relationship_streams_skip_on_a_legacy_site(legacy_run):
 
 
 INCREMENTAL = [
-    s.name for s in STREAM_TYPES if s.replication in {"updated_at", "since_id", "window"}
+    s.name for s in STREAM_TYPES if s.spec.replication in {"updated_at", "since_id", "window"}
 ]
 
 

@@ -1,0 +1,68 @@
+"""streams.toml is read into a typed declaration: a mistake in it stops on one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tap_maxio.declaration import DeclarationError, load, parse
+
+GOOD = {"path": "/x.json", "primary_keys": ["id"], "wrapper": "x"}
+
+
+def test_every_shipped_stream_is_declared():
+    specs = load()
+    assert len(specs) == 31
+    assert specs["usages"].replication_key == "id"
+    assert specs["customers"].replication_key == "updated_at"
+    assert specs["site"].replication_key is None
+
+
+@pytest.mark.parametrize(
+    ("table", "shown"),
+    [
+        ({"replicaton": "updated_at"}, "unknown field `replicaton`; allowed keys: path,"),
+        ({"sort_parm": {"sort": "updated_at"}}, "unknown field `sort_parm`"),
+        ({"replication": "updatedat"}, "allowed values: updated_at, since_id, window, full_table"),
+        ({"since_id": "Inclusive"}, "'Inclusive' - at `$.since_id`; allowed values: inclusive"),
+        ({"filter_style": "brackets"}, "allowed values: plain, filter"),
+        ({"invoicing": "ri"}, "allowed values: relationship, legacy"),
+        ({"paged": "no"}, "`$.paged`; allowed type: bool"),
+        ({"parent": "nowhere"}, "parent 'nowhere' is not a stream"),
+        ({"records_key": "xs"}, "give one of wrapper and records_key"),
+    ],
+)
+def test_a_mistake_names_the_stream_the_key_and_what_is_allowed(table, shown):
+    with pytest.raises(DeclarationError) as caught:
+        parse("coupons", {**GOOD, **table}, {"coupons"})
+    assert str(caught.value).startswith("streams.toml [coupons]: ")
+    assert shown in str(caught.value)
+
+
+def test_a_misspelled_key_stops_discovery_on_one_line(tmp_path):
+    bad = tmp_path / "streams.toml"
+    bad.write_text('[customers]\npath = "/customers.json"\nprimary_keys = ["id"]\n'
+                   'wrapper = "customer"\nreplicaton = "updated_at"\n')  # fmt: skip
+    # The CLI, with streams.toml swapped for the bad one.
+    script = textwrap.dedent(f"""
+        import pathlib, tap_maxio.declaration as d, tap_maxio.streams as s
+        s.load = lambda path=None: d.load(pathlib.Path({str(bad)!r}))
+        from tap_maxio.tap import TapMaxio
+        TapMaxio.cli()
+    """)
+    config = tmp_path / "config.json"
+    config.write_text('{"subdomain": "acme", "api_key": "k"}')
+    result = subprocess.run(
+        [sys.executable, "-c", script, "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "streams.toml [customers]: Object contains unknown field `replicaton`" in last
