@@ -6,6 +6,7 @@ import base64
 import logging
 
 from singer_sdk.authenticators import BasicAuthenticator
+from typing_extensions import override
 
 #: Maxio takes the API key as the username and ignores the password.
 PASSWORD = "x"  # noqa: S105
@@ -29,6 +30,7 @@ class RedactSecrets(logging.Filter):
         token = base64.b64encode(f"{api_key}:{PASSWORD}".encode()).decode("ascii")
         self.secrets = [s for s in (token, api_key) if len(s) >= 4]
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's message and exception text without the key."""
         message = record.getMessage()

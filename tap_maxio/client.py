@@ -141,6 +141,7 @@ class MaxioStream(RESTStream[t.Any]):
             # A child keeps one bookmark for all parents, unless declared per parent.
             self.state_partitioning_keys = self.spec.state_keys or []
 
+    @override
     def _write_schema_message(self) -> None:
         """Write the stream's SCHEMA once a run.
 
@@ -153,15 +154,18 @@ class MaxioStream(RESTStream[t.Any]):
             self._schema_written = True
 
     @property
+    @override
     def is_sorted(self) -> bool:
         """Windows are emitted in time order, so a bookmark is a resume point."""
         return self.spec.replication in {"updated_at", "since_id"}
 
     @property
+    @override
     def partitions(self) -> list[dict] | None:
         """The declared partitions, if any."""
         return self.spec.partitions
 
+    @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Only the parent ids (and kind) the children need: small contexts."""
         fields: dict[str, str] = {}
@@ -170,21 +174,25 @@ class MaxioStream(RESTStream[t.Any]):
         return {key: record.get(field) for key, field in fields.items()}
 
     @property
+    @override
     def url_base(self) -> str:
         """Every read goes to the production host of the site's environment."""
         return self.site.connection.read_url
 
     @cached_property
+    @override
     def authenticator(self) -> BasicAuthenticator:
         """HTTP Basic with the API key."""
         return authenticator(self.config["api_key"])
 
     @property
+    @override
     def http_headers(self) -> dict:
         """Ask for JSON, and name the connection in the User-Agent."""
         return {"Accept": "application/json", "User-Agent": self.user_agent}
 
     @cached_property
+    @override
     def user_agent(self) -> str:
         """The configured User-Agent, or the tap's name and connection's name."""
         if self.config.get("user_agent"):
@@ -193,6 +201,7 @@ class MaxioStream(RESTStream[t.Any]):
         return f"tap-maxio/{self.site.plugin_version}" + (f" ({name})" if name else "")
 
     @property
+    @override
     def timeout(self) -> int:
         """Seconds before a request is abandoned and retried."""
         return int(self.config.get("request_timeout", 120))
@@ -238,6 +247,7 @@ class MaxioStream(RESTStream[t.Any]):
         split = urlsplit(response.url)
         return f"{self.name}: HTTP {response.status_code} from {split.hostname}{split.path}: {what}"
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """Say what failed and what to check, without headers or credentials."""
         status = response.status_code
@@ -251,6 +261,7 @@ class MaxioStream(RESTStream[t.Any]):
         text = api_error_text(response)
         return f"{where}: {text}" if text else where
 
+    @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
         """Send each request within the site's throttle, retrying transient errors."""
 
@@ -338,6 +349,7 @@ class MaxioStream(RESTStream[t.Any]):
             raise msgspec.ValidationError("expected every record to be an object")
         return t.cast("list[dict]", data)
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Records of one page."""
         return self._records_of(response)
@@ -363,6 +375,7 @@ class MaxioStream(RESTStream[t.Any]):
         """
         return all(self.mask.values())
 
+    @override
     def _generate_record_messages(
         self, record: dict
     ) -> Generator[singer.RecordMessage, None, None]:
@@ -385,6 +398,7 @@ class MaxioStream(RESTStream[t.Any]):
                     time_extracted=datetime.now(timezone.utc),
                 )
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Emit updated_at in UTC, so that bookmarks compare as instants."""
         for key, value in (context or {}).items():
@@ -397,6 +411,7 @@ class MaxioStream(RESTStream[t.Any]):
 
     # Reading
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Read the stream as its replication asks; skip what the site lacks."""
         if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk.pagination import PageNumberPaginator
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +28,7 @@ class MaxioPaginator(PageNumberPaginator):
         self.page_size = min(page_size, self.MAX_PAGE_SIZE)
         self.count_records = count
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         """A full page may be followed by another."""
         return self.count_records(response) >= self.page_size

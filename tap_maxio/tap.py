@@ -12,6 +12,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from typing_extensions import override
 
 from tap_maxio.auth import install_redaction
 from tap_maxio.declaration import DeclarationError
@@ -34,6 +35,8 @@ class TapMaxio(Tap):
     name = "tap-maxio"
     package_name = "tap-maxio"
     message_writer_class = MsgSpecWriter
+    #: Whether this process runs the tap's CLI (see cli_process).
+    in_cli: t.ClassVar[bool] = False
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -127,8 +130,9 @@ class TapMaxio(Tap):
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Check the connection settings before anything is sent."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
-        install_redaction(str(self.config.get("api_key") or ""))
-        fix_mmap_threshold()
+        if self.in_cli:
+            # The process is the tap's own: keep the key out of every library's log.
+            install_redaction(str(self.config.get("api_key") or ""))
         if validate_config:
             _ = self.connection
             if self.connection.server == "ebb":
@@ -176,28 +180,45 @@ class TapMaxio(Tap):
         enabled = records[0].get("relationship_invoicing_enabled", True) if records else True
         return "relationship" if enabled else "legacy"
 
+    @override
     def discover_streams(self) -> list[MaxioStream]:
         """Every stream declared in streams.toml."""
         return [stream_type(tap=self) for stream_type in stream_types()]
 
     @classmethod
+    @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the CLI, ending on one clear line when the API refuses for good."""
-        collect_cycles_rarely()
-        with one_line_errors(cls.logger):
+        with cli_process(cls):
             super().invoke(*args, **kwargs)
 
     @classmethod
+    @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """`--test`: one record of each stream, with the same one-line errors."""
-        with one_line_errors(cls.logger):
+        with cli_process(cls):
             super().cb_test(ctx, param, value)
 
     @classmethod
+    @override
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
         """`--discover`, with the same one-line errors (a bad streams.toml among them)."""
-        with one_line_errors(cls.logger):
+        with cli_process(cls):
             super().cb_discover(ctx, param, value)
+
+
+@contextmanager
+def cli_process(tap: type[TapMaxio]) -> t.Iterator[None]:
+    """The CLI's process is the tap's own: tune it, and end it on one line.
+
+    Nothing process-wide happens when a TapMaxio is built elsewhere (a test,
+    a program that embeds the tap).
+    """
+    TapMaxio.in_cli = True
+    fix_mmap_threshold()
+    collect_cycles_rarely()
+    with one_line_errors(tap.logger):
+        yield
 
 
 @contextmanager
