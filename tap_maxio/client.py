@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-import time
+import threading
 import typing as t
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from http import HTTPStatus
@@ -13,7 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import singer_sdk.singerlib as singer
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import SinglePagePaginator
@@ -22,40 +21,30 @@ from typing_extensions import override
 
 from tap_maxio.auth import authenticator
 from tap_maxio.pagination import MaxioPaginator
+from tap_maxio.readers import IdCursor
 from tap_maxio.retries import call_with_retries, is_retriable_status
-from tap_maxio.windows import Page, PageRequest, Window, WindowReader
+from tap_maxio.windows import PageRequest, parse_timestamp, utc_iso
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator
+    from collections.abc import Generator, Iterator
 
     import requests
     from singer_sdk.authenticators import BasicAuthenticator
     from singer_sdk.helpers.types import Context
 
     from tap_maxio.declaration import StreamSpec
+    from tap_maxio.readers import Reader
     from tap_maxio.tap import TapMaxio
+    from tap_maxio.windows import Page
 
-#: The earliest a site can hold data; the first sync without start_date reads from it.
-EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
 #: State key of the bookmark of streams whose records carry no timestamp.
 WINDOW_BOOKMARK = "window_end"
 #: From the start of a second to its last microsecond.
 WHOLE_SECOND = timedelta(seconds=1, microseconds=-1)
-#: Seconds between two progress lines of one stream.
-PROGRESS_EVERY = 5.0
 #: Maxio lowers a per_page above this to this.
 MAX_PAGE_SIZE = MaxioPaginator.MAX_PAGE_SIZE
 
 _T = t.TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class IdCursor:
-    """The token of an id-cursor request: ids from `since_id` (up to `max_id`)."""
-
-    since_id: int
-    max_id: int | None = None
-    page: int = 1
 
 
 class MaxioAPIError(FatalAPIError):
@@ -73,17 +62,6 @@ class MaxioResponseError(FatalAPIError):
 
 #: Statuses that skip one stream (the site lacks the endpoint or the feature).
 SKIPPED_STATUSES = frozenset({HTTPStatus.NOT_FOUND, HTTPStatus.UNPROCESSABLE_ENTITY})
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Parse an ISO-8601 timestamp with offset (Python 3.10 lacks 'Z')."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def utc_iso(value: datetime) -> str:
-    """The one canonical form of timestamps sent and bookmarked: UTC with offset."""
-    return value.astimezone(timezone.utc).isoformat()
 
 
 def api_error_text(response: requests.Response) -> str:
@@ -131,12 +109,17 @@ class MaxioStream(RESTStream[t.Any]):
 
     #: The stream's table of streams.toml.
     spec: t.ClassVar[StreamSpec]
+    #: How its replication mode reads it (readers.reader_for).
+    reader_type: t.ClassVar[type[Reader]]
 
     def __init__(self, tap: TapMaxio, *args: t.Any, **kwargs: t.Any) -> None:
         """Keep the tap, which holds the site's connection and throttle."""
         super().__init__(tap, *args, **kwargs)
         self.site = tap
+        self.reader = self.reader_type(self)
         self._schema_written = False
+        self._count_lock = threading.Lock()
+        self._requests = metrics.Counter(metrics.Metric.HTTP_REQUEST_COUNT)
         if self.spec.parent is not None:
             # A child keeps one bookmark for all parents, unless declared per parent.
             self.state_partitioning_keys = self.spec.state_keys or []
@@ -225,12 +208,6 @@ class MaxioStream(RESTStream[t.Any]):
         if status >= HTTPStatus.BAD_REQUEST:
             raise MaxioAPIError(self.response_error_message(response), status)
 
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        """Check the status, then the body, while the request can still be retried."""
-        self.check_status(response)
-        self.decode(response, self._records_of)
-
     def decode(self, response: requests.Response, parse: t.Callable[[t.Any], _T]) -> _T:
         """Parse a body; one that is not JSON (a maintenance page, a cut body) is retried."""
         try:
@@ -281,7 +258,7 @@ class MaxioStream(RESTStream[t.Any]):
         """Page numbers from 1, ending on a short page; one request for an unpaged list."""
         if not self.spec.paged:
             return SinglePagePaginator()
-        return MaxioPaginator(self.page_size, self.count_records)
+        return MaxioPaginator(self.page_size, lambda response: len(self.page_records(response)))
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
@@ -349,23 +326,6 @@ class MaxioStream(RESTStream[t.Any]):
             raise msgspec.ValidationError("expected every record to be an object")
         return t.cast("list[dict]", data)
 
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """Records of one page."""
-        return self._records_of(response)
-
-    def count_records(self, response: requests.Response) -> int:
-        """How many records a page held (the paginator asks after parsing)."""
-        return len(self._records_of(response))
-
-    def _records_of(self, response: requests.Response) -> list[dict]:
-        """Parse a page once, however often it is asked for (validate_response does first)."""
-        records: list[dict] | None = getattr(response, "maxio_records", None)
-        if records is None:
-            records = self.extract_records(msgspec.json.decode(response.content))
-            setattr(response, "maxio_records", records)  # noqa: B010
-        return records
-
     @cached_property
     def _every_property_selected(self) -> bool:
         """Whether the catalog keeps every property of the stream.
@@ -427,12 +387,9 @@ class MaxioStream(RESTStream[t.Any]):
         if any(context and context.get(k) not in v for k, v in self.spec.only_when.items()):
             return
         try:
-            if self.spec.replication in {"updated_at", "window"}:
-                yield from self._read_windows(context)
-            elif self.spec.replication == "since_id":
-                yield from self._read_ids(context)
-            else:
-                yield from super().get_records(context)
+            with self.get_http_request_counter() as self._requests:
+                self._requests.with_context(context)
+                yield from self.reader.read(context)
         except MaxioAPIError as exc:
             # The site lacks the endpoint or has not enabled the feature: that
             # stream has nothing to give, and the rest of the sync goes on.
@@ -440,14 +397,14 @@ class MaxioStream(RESTStream[t.Any]):
                 raise
             self.logger.warning("%s: skipped, %s", self.name, exc)
 
-    def fetch_page(self, context: Context | None, token: t.Any) -> list[dict]:
-        """Send one request of the stream and return its records."""
-        return self.fetch(context, token, self._records_of)
-
-    def fetch(
+    def send(
         self, context: Context | None, token: t.Any, parse: t.Callable[[requests.Response], _T]
     ) -> _T:
-        """Send one request of the stream and parse its response, retrying as one step."""
+        """Send one request of the stream: the one way every request is sent.
+
+        Within the site's throttle and retries, counted in the SDK's
+        http_request_count, its response parsed as part of the same try.
+        """
         request = self.get_http_request(
             page=PageContext(stream_context=context, next_page_token=token)
         )
@@ -458,12 +415,31 @@ class MaxioStream(RESTStream[t.Any]):
             headers=request.headers,
         )
 
-        def send() -> _T:
+        def attempt() -> _T:
             response = self.requests_session.send(prepared, timeout=self.timeout)
+            with self._count_lock:
+                self._requests.increment()
             self.check_status(response)
             return self.decode(response, parse)
 
-        return t.cast("_T", self.request_decorator(send)())
+        return t.cast("_T", self.request_decorator(attempt)())
+
+    def page_records(self, response: requests.Response) -> list[dict]:
+        """A response's records, parsed once however often asked for."""
+        records: list[dict] | None = getattr(response, "maxio_records", None)
+        if records is None:
+            records = self.extract_records(msgspec.json.decode(response.content))
+            setattr(response, "maxio_records", records)  # noqa: B010
+        return records
+
+    def page_stamps(self, response: requests.Response) -> Page:
+        """A response's timestamps now; its records are parsed when emitted."""
+        summary = msgspec.json.decode(response.content, type=self.summary_type)
+        if self.spec.wrapper is not None:
+            items = [getattr(item, self.spec.wrapper) for item in summary]
+        else:
+            items = getattr(summary, str(self.spec.records_key)) or []
+        return _LazyPage(self, response.content, [item.updated_at for item in items])
 
     @cached_property
     def summary_type(self) -> t.Any:
@@ -471,130 +447,53 @@ class MaxioStream(RESTStream[t.Any]):
         light = msgspec.defstruct(f"{self.name}_stamp", [("updated_at", str | None, None)])
         if self.spec.wrapper is not None:
             return list[msgspec.defstruct(f"{self.name}_wrapped", [(self.spec.wrapper, light)])]  # type: ignore[misc]
-        if self.spec.records_key is not None:
-            return msgspec.defstruct(
-                f"{self.name}_envelope",
-                [(self.spec.records_key, list[light] | None)],  # type: ignore[valid-type]
-            )
-        return list[light]  # type: ignore[valid-type]
-
-    def _read_windows(self, context: Context | None) -> Iterator[dict]:
-        """Read [bookmark, sync start] in drift-free windows, committing each."""
-        end = self.site.sync_started_at
-        if self.spec.replication == "window":
-            # Records without updated_at: the bookmark is the last window read.
-            bookmark = self.stream_state.get(WINDOW_BOOKMARK)
-            start = parse_timestamp(bookmark) if bookmark else self._start_date() or EPOCH
-
-            def timestamp(record: dict) -> datetime | None:
-                del record
-                return end
-        else:
-            start = self.get_starting_timestamp(context) or EPOCH
-
-            def timestamp(record: dict) -> datetime | None:
-                value = record.get("updated_at")
-                return parse_timestamp(value) if value else None
-
-        reader = WindowReader(
-            lambda request: self._lazy_page(context, request),
-            page_size=self.page_size,
-            keyset=bool(self.spec.sort_param),
-            key=lambda record: tuple(record.get(k) for k in self.primary_keys),
-            timestamp=timestamp,
-            workers=self.site.max_concurrent_requests,
+        return msgspec.defstruct(
+            f"{self.name}_envelope",
+            [(str(self.spec.records_key), list[light] | None)],  # type: ignore[valid-type]
         )
-        count, last_log = 0, time.monotonic()
-        self.logger.info(
-            "%s: reading updated_at from %s to %s", self.name, utc_iso(start), utc_iso(end)
-        )
-        for window, records in reader.read(start, end):
-            yield from records
-            count += len(records)
-            self._commit_window(window)
-            if time.monotonic() - last_log >= PROGRESS_EVERY:
-                last_log = time.monotonic()
-                self.logger.info(
-                    "%s: %d records so far, reached %s (%d requests)",
-                    self.name,
-                    count,
-                    utc_iso(window.end),
-                    reader.requests,
-                )
-        if reader.unstamped:
-            self.logger.warning(
-                "%s: %d records had no updated_at; each was emitted with the window that "
-                "returned it, and the bookmark comes from the others",
-                self.name,
-                reader.unstamped,
-            )
-        self.logger.info("%s: %d records in %d requests", self.name, count, reader.requests)
 
-    def _read_ids(self, context: Context | None) -> Iterator[dict]:
-        """Read ids upward from the bookmark; commit the highest once all are read."""
-        bookmark = self.get_starting_replication_key_value(context)
-        # Without a bookmark the SDK offers start_date, which no id compares to.
-        last = bookmark if isinstance(bookmark, int) else None
-        read = self._ids_in_order if self.spec.id_order == "asc" else self._ids_in_any_order
-        count = 0
-        for records in read(context, last):
-            yield from records
-            count += len(records)
-        # The SDK promotes a child's bookmark only when the parent's context holds
-        # nothing but the state keys (usages' also holds the component kind): the
-        # read is complete, so the bookmark is promoted here.
+    # State: the stream owns it; its reader says when and what to commit.
+
+    def bookmark(self, context: Context | None) -> t.Any:
+        """The bookmark a read starts from: the state's, else start_date, else None."""
+        if self.replication_key is None:
+            saved = self.get_context_state(context).get(WINDOW_BOOKMARK)
+            return saved or self.config.get("start_date")
+        return self.get_starting_replication_key_value(context)
+
+    def commit(self, context: Context | None, bookmark: t.Any = None) -> None:
+        """Write STATE (a safe point to resume from), with a new bookmark if given.
+
+        Records move an incremental bookmark one by one (_increment_stream_state);
+        a window's end, or the highest id of ids read in any order, is given here.
+        """
+        if bookmark is not None:
+            state = self.get_context_state(context)
+            if self.replication_key is None:
+                state[WINDOW_BOOKMARK] = bookmark
+            else:
+                state.update(replication_key=self.replication_key, replication_key_value=bookmark)
+            self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def finish(self, context: Context | None) -> None:
+        """The context is read whole: settle its state, and write it.
+
+        The SDK settles a child's state only when the parent's context holds
+        nothing but the state keys (usages' also holds the component kind).
+        """
         self.state_manager.finalize_state(self.get_context_state(context))
         self._write_state_message()
-        self.logger.info("%s: %d records", self.name, count)
 
-    def _since(self, last: int | None) -> int:
-        """The since_id that asks for the ids after `last`."""
-        return 0 if last is None else last + 1 if self.spec.since_id == "inclusive" else last
+    @property
+    def sync_started_at(self) -> datetime:
+        """The fixed upper bound of every window of this sync."""
+        return self.site.sync_started_at
 
-    def _ids_in_order(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
-        """Ascending ids, always page 1 from the last id: nothing can shift."""
-        while True:
-            page = self.fetch_page(context, IdCursor(self._since(last)))
-            records = sorted(
-                (r for r in page if last is None or r["id"] > last), key=lambda r: r["id"]
-            )
-            yield records
-            self._write_state_message()
-            if len(page) < self.page_size or not records:
-                return
-            last = records[-1]["id"]
-
-    def _ids_in_any_order(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
-        """Ids after `last`, whatever order the server pages them in.
-
-        A full first page fixes `max_id` at its highest id: ids only grow, so the
-        set up to it no longer changes, its first page is the one already read, and
-        its later pages cannot shift. The ids above it are read the same way next.
-        The bookmark moves only when every id is read (see _increment_stream_state).
-        """
-        highest = last
-        while True:
-            since = self._since(last)
-            page = self.fetch_page(context, IdCursor(since))
-            seen = {r["id"] for r in page}
-            yield page
-            if len(page) < self.page_size:
-                break
-            top = max(seen)
-            number = 2
-            while True:
-                more = self.fetch_page(context, IdCursor(since, max_id=top, page=number))
-                yield [r for r in more if r["id"] not in seen]
-                seen.update(r["id"] for r in more)
-                if len(more) < self.page_size:
-                    break
-                number += 1
-            highest = last = top
-        highest = max([i for i in (highest, *seen) if i is not None], default=None)
-        if highest is not None:
-            state = self.get_context_state(context)
-            state.update(replication_key=self.replication_key, replication_key_value=highest)
-            self.state_manager.is_flushed = False
+    @property
+    def workers(self) -> int:
+        """Requests the stream may have in flight."""
+        return self.site.max_concurrent_requests
 
     @override
     def _increment_stream_state(
@@ -623,37 +522,8 @@ class MaxioStream(RESTStream[t.Any]):
             {**latest_record, self.replication_key: value}, context=context
         )
 
-    def _lazy_page(self, context: Context | None, request: PageRequest) -> Page:
-        """Fetch a page of a window; parse only its timestamps until it is emitted."""
-        return self.fetch(context, request, self._summarise)
-
-    def _summarise(self, response: requests.Response) -> _LazyPage:
-        """A page's timestamps, its shape checked as far as they need."""
-        summary = msgspec.json.decode(response.content, type=self.summary_type)
-        if self.spec.wrapper is not None:
-            items = [getattr(item, self.spec.wrapper) for item in summary]
-        elif self.spec.records_key is not None:
-            items = getattr(summary, self.spec.records_key) or []
-        else:
-            items = summary
-        return _LazyPage(self, response.content, [item.updated_at for item in items])
-
-    def _commit_window(self, window: Window) -> None:
-        """Write STATE: every record up to the window's end has been emitted."""
-        if self.spec.replication == "window":
-            self.stream_state[WINDOW_BOOKMARK] = utc_iso(window.end)
-            self.state_manager.is_flushed = False
-        # The SDK writes STATE only every STATE_MSG_FREQUENCY records; a window
-        # boundary is a safe point to resume from, so write it now.
-        self._write_state_message()
-
-    def _start_date(self) -> datetime | None:
-        value = self.config.get("start_date")
-        return parse_timestamp(value) if value else None
-
 
 __all__ = [
-    "EPOCH",
     "MaxioAPIError",
     "MaxioResponseError",
     "MaxioStream",

@@ -10,6 +10,7 @@ from singer_sdk import SchemaDirectory, StreamSchema
 
 from tap_maxio.client import MaxioStream
 from tap_maxio.declaration import StreamSpec, load
+from tap_maxio.readers import reader_for
 
 SCHEMAS = SchemaDirectory(resources.files("tap_maxio") / "schemas")
 
@@ -22,6 +23,7 @@ def declare(name: str, spec: StreamSpec) -> type[MaxioStream]:
         "__module__": __name__,
         "name": name,
         "spec": spec,
+        "reader_type": reader_for(spec),
         "path": spec.path,
         "primary_keys": tuple(spec.primary_keys),
         "replication_key": spec.replication_key,

@@ -176,7 +176,7 @@ class TapMaxio(Tap):
     def invoicing(self) -> str:
         """The site's invoicing model: "relationship", or "legacy" statements."""
         site = t.cast("MaxioStream", self.streams["site"])
-        records = site.fetch_page(None, 1)
+        records = list(site.get_records(None))
         enabled = records[0].get("relationship_invoicing_enabled", True) if records else True
         return "relationship" if enabled else "legacy"
 

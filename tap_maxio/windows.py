@@ -187,6 +187,17 @@ class _Run:
         self.wake()
 
 
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp with offset (Python 3.10 lacks 'Z')."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def utc_iso(value: datetime) -> str:
+    """The one canonical form of timestamps sent and bookmarked: UTC with offset."""
+    return value.astimezone(timezone.utc).isoformat()
+
+
 def to_utc_second(value: datetime) -> datetime:
     """Truncate an aware datetime to its whole second in UTC."""
     return value.astimezone(timezone.utc).replace(microsecond=0)

@@ -203,3 +203,15 @@ def test_no_allocation_or_usage_lost_while_the_component_grows():
             assert now <= set(read) | again
         # Shifted pages repeat usages; each is emitted once all the same.
         assert max(Counter(r["id"] for r in first.records["usages"]).values()) == 1
+
+
+def test_every_request_is_counted_in_the_sdk_metrics(sandbox, caplog):
+    caplog.set_level(logging.INFO, logger="singer_sdk.metrics")
+    config = tap_config(sandbox)
+    run_tap(config, catalog=select_all(config))
+    counted = 0
+    for record in caplog.records:
+        message = record.getMessage()
+        if message.startswith("METRIC: ") and '"http_request_count"' in message:
+            counted += json.loads(message.removeprefix("METRIC: "))["value"]
+    assert counted == len(sandbox.requests) > 100

@@ -1,0 +1,303 @@
+"""One reader per replication mode, chosen once, when a stream is declared.
+
+A reader is handed its stream as a `Host`: the function that sends one request
+and parses its response, the page size, and where the stream keeps its
+bookmark. It never imports the stream class; the stream owns state.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from typing_extensions import override
+
+from tap_maxio.windows import WindowReader, parse_timestamp, utc_iso
+
+if t.TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Iterator, Sequence
+
+    import requests
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.pagination import BaseAPIPaginator
+
+    from tap_maxio.declaration import StreamSpec
+    from tap_maxio.windows import Page
+
+_T = t.TypeVar("_T")
+#: The earliest a site can hold data; the first sync without start_date reads from it.
+EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
+#: Seconds between two progress lines of one stream.
+PROGRESS_EVERY = 5.0
+
+
+@dataclass(frozen=True)
+class IdCursor:
+    """The token of an id-cursor request: ids from `since_id` (up to `max_id`)."""
+
+    since_id: int
+    max_id: int | None = None
+    page: int = 1
+
+
+class Host(t.Protocol):
+    """What a reader needs of its stream."""
+
+    @property
+    def name(self) -> str:
+        """The stream's name."""
+        ...
+
+    @property
+    def logger(self) -> logging.Logger:
+        """Where progress is told."""
+        ...
+
+    @property
+    def spec(self) -> StreamSpec:
+        """The stream's declaration."""
+        ...
+
+    @property
+    def primary_keys(self) -> Sequence[str]:
+        """The fields that key a record."""
+        ...
+
+    @property
+    def page_size(self) -> int:
+        """Records in a full page."""
+        ...
+
+    def send(
+        self, context: Context | None, token: t.Any, parse: Callable[[requests.Response], _T]
+    ) -> _T:
+        """Send one request and parse its response, retried as one step."""
+        ...
+
+    def page_records(self, response: requests.Response) -> list[dict]:
+        """A response's records (parsed once)."""
+        ...
+
+    def page_stamps(self, response: requests.Response) -> Page:
+        """A response's timestamps now, its records when they are emitted."""
+        ...
+
+    def get_new_paginator(self) -> BaseAPIPaginator:
+        """The paginator of a full-table read."""
+        ...
+
+    def bookmark(self, context: Context | None) -> t.Any:
+        """The bookmark the read starts from (None on a first sync)."""
+        ...
+
+    def commit(self, context: Context | None, bookmark: t.Any = None) -> None:
+        """Write STATE, moving the bookmark to `bookmark` first if one is given."""
+        ...
+
+    def finish(self, context: Context | None) -> None:
+        """The context is read whole: settle its state and write it."""
+        ...
+
+    @property
+    def sync_started_at(self) -> datetime:
+        """The fixed upper bound of every window of this sync."""
+        ...
+
+    @property
+    def workers(self) -> int:
+        """Requests the stream may have in flight."""
+        ...
+
+
+class Reader:
+    """How one replication mode reads a stream."""
+
+    def __init__(self, host: Host) -> None:
+        """Read for `host`."""
+        self.host = host
+
+    def read(self, context: Context | None) -> Iterator[dict]:
+        """The stream's records for one context."""
+        raise NotImplementedError
+
+
+class FullTable(Reader):
+    """Every page, in the paginator's order."""
+
+    @override
+    def read(self, context: Context | None) -> Iterator[dict]:
+        """Pages until the paginator finishes (a short page)."""
+        host = self.host
+        paginator = host.get_new_paginator()
+        while not paginator.finished:
+            # The records are parsed within the request's retries.
+            response, records = host.send(context, paginator.current_value, _with_records(host))
+            yield from records
+            paginator.advance(response)
+
+
+def _with_records(
+    host: Host,
+) -> Callable[[requests.Response], tuple[requests.Response, list[dict]]]:
+    return lambda response: (response, host.page_records(response))
+
+
+class Ids(Reader):
+    """An id cursor in ascending order: always page 1 from the last id, nothing shifts."""
+
+    @override
+    def read(self, context: Context | None) -> Iterator[dict]:
+        """Ids upward from the bookmark; STATE after each page."""
+        count = 0
+        for records in self.pages(context, self.start(context)):
+            yield from records
+            count += len(records)
+        self.host.finish(context)
+        self.host.logger.info("%s: %d records", self.host.name, count)
+
+    def start(self, context: Context | None) -> int | None:
+        """The last id read (without one, the SDK may offer start_date: ignored)."""
+        bookmark = self.host.bookmark(context)
+        return bookmark if isinstance(bookmark, int) else None
+
+    def since(self, last: int | None) -> int:
+        """The since_id that asks for the ids after `last`."""
+        if last is None:
+            return 0
+        return last + 1 if self.host.spec.since_id == "inclusive" else last
+
+    def pages(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
+        """Each page's new records, in id order."""
+        host = self.host
+        while True:
+            page = host.send(context, IdCursor(self.since(last)), host.page_records)
+            records = sorted(
+                (r for r in page if last is None or r["id"] > last), key=lambda r: r["id"]
+            )
+            yield records
+            host.commit(context)
+            if len(page) < host.page_size or not records:
+                return
+            last = records[-1]["id"]
+
+
+class IdsInAnyOrder(Ids):
+    """An id cursor over pages in no documented order (usages).
+
+    A full first page fixes `max_id` at its highest id: ids only grow, so the set
+    up to it no longer changes, its first page is the one already read, and its
+    later pages cannot shift. The ids above it are read the same way next. The
+    bookmark moves only when every id is read.
+    """
+
+    @override
+    def pages(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
+        """Each set of ids up to a fixed max_id, until a short first page."""
+        host = self.host
+        highest = last
+        while True:
+            since = self.since(last)
+            page = host.send(context, IdCursor(since), host.page_records)
+            seen = {r["id"] for r in page}
+            yield page
+            if len(page) < host.page_size:
+                break
+            highest = last = max(seen)
+            yield from self.rest(context, IdCursor(since, max_id=last), seen)
+        highest = max([i for i in (highest, *seen) if i is not None], default=None)
+        if highest is not None:
+            host.commit(context, highest)
+
+    def rest(self, context: Context | None, cursor: IdCursor, seen: set) -> Iterator[list[dict]]:
+        """Pages 2 and on of a bounded set, each record once."""
+        host = self.host
+        number = 2
+        while True:
+            token = IdCursor(cursor.since_id, cursor.max_id, number)
+            page = host.send(context, token, host.page_records)
+            yield [r for r in page if r["id"] not in seen]
+            seen.update(r["id"] for r in page)
+            if len(page) < host.page_size:
+                return
+            number += 1
+
+
+class UpdatedAt(Reader):
+    """[bookmark, sync start] in drift-free windows (see windows.py), STATE after each."""
+
+    def start(self, context: Context | None) -> datetime:
+        """Where the read starts: the bookmark, start_date, or the earliest possible."""
+        bookmark = self.host.bookmark(context)
+        return parse_timestamp(bookmark) if bookmark else EPOCH
+
+    def timestamp(self, record: dict) -> datetime | None:
+        """A record's updated_at (None: it has none)."""
+        value = record.get("updated_at")
+        return parse_timestamp(value) if value else None
+
+    @override
+    def read(self, context: Context | None) -> Iterator[dict]:
+        """Windows in time order, each committed once its records are emitted."""
+        host = self.host
+        start, end = self.start(context), host.sync_started_at
+        reader = WindowReader(
+            lambda request: host.send(context, request, host.page_stamps),
+            page_size=host.page_size,
+            keyset=bool(host.spec.sort_param),
+            key=lambda record: tuple(record.get(k) for k in host.primary_keys),
+            timestamp=self.timestamp,
+            workers=host.workers,
+        )
+        log = host.logger
+        log.info("%s: reading updated_at from %s to %s", host.name, utc_iso(start), utc_iso(end))
+        count, last_log = 0, time.monotonic()
+        for window, records in reader.read(start, end):
+            yield from records
+            count += len(records)
+            self.commit(context, window.end)
+            if time.monotonic() - last_log >= PROGRESS_EVERY:
+                last_log = time.monotonic()
+                log.info(
+                    "%s: %d records so far, reached %s (%d requests)",
+                    *(host.name, count, utc_iso(window.end), reader.requests),
+                )
+        if reader.unstamped:
+            log.warning(
+                "%s: %d records had no updated_at; each was emitted with the window that "
+                "returned it, and the bookmark comes from the others",
+                *(host.name, reader.unstamped),
+            )
+        log.info("%s: %d records in %d requests", host.name, count, reader.requests)
+
+    def commit(self, context: Context | None, end: datetime) -> None:
+        """Every record up to `end` is emitted: the records moved the bookmark."""
+        del end
+        self.host.commit(context)
+
+
+class WindowBookmark(UpdatedAt):
+    """Windows over records that carry no updated_at: the bookmark is the last window's end."""
+
+    @override
+    def timestamp(self, record: dict) -> datetime | None:
+        """Every record belongs to the window that returned it."""
+        del record
+        return self.host.sync_started_at
+
+    @override
+    def commit(self, context: Context | None, end: datetime) -> None:
+        """The window's end is the bookmark."""
+        self.host.commit(context, utc_iso(end))
+
+
+def reader_for(spec: StreamSpec) -> type[Reader]:
+    """The reader of a declared stream."""
+    if spec.replication == "since_id":
+        return Ids if spec.id_order == "asc" else IdsInAnyOrder
+    return {"updated_at": UpdatedAt, "window": WindowBookmark}.get(spec.replication, FullTable)
+
+
+__all__ = ["EPOCH", "IdCursor", "Reader", "reader_for"]
