@@ -7,7 +7,7 @@ import typing as t
 import pytest
 from conftest import Run, run_tap, sandbox_config, select_all, site_records, tap_config
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.tap import TapMaxio
 

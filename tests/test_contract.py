@@ -34,8 +34,8 @@ from spec_contract import (
     request_problems,
 )
 
+from maxio_sandbox import Sandbox
 from tap_maxio.client import parse_timestamp
-from tap_maxio.sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.tap import TapMaxio
 

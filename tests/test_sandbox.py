@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tap_maxio.sandbox import REGISTRY, Sandbox, SandboxConfig
+from maxio_sandbox import REGISTRY, Sandbox, SandboxConfig
 
 KEY = "sandbox-key"
 AUTH = (KEY, "x")
@@ -470,7 +470,7 @@ def test_mutate_every_kth_list_request():
 
 def test_cli_serves_until_sigterm():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tap_maxio.sandbox", "--port", "0", "--api-key", "K",
+        [sys.executable, "-m", "maxio_sandbox", "--port", "0", "--api-key", "K",
          "--subscriptions", "30", "--customers", "10", "--invoices", "20"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 from conftest import sandbox_config, site_records
 from jsonschema import Draft7Validator, FormatChecker
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 
 if TYPE_CHECKING:
     from types import ModuleType

@@ -24,7 +24,7 @@ from conftest import (
     wait_for_the_next_second,
 )
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 from tap_maxio.tap import TapMaxio
 
 PRIMARY_KEYS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}

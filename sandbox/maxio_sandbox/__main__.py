@@ -1,4 +1,4 @@
-"""python -m tap_maxio.sandbox: serve a fake Maxio site until SIGINT or SIGTERM."""
+"""python -m maxio_sandbox: serve a fake Maxio site until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def parse_args(argv: Sequence[str] | None = None) -> SandboxConfig:
     """Read the command line into a config; flags mirror SandboxConfig."""
     d = SandboxConfig()
-    p = argparse.ArgumentParser(prog="python -m tap_maxio.sandbox", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m maxio_sandbox", description=__doc__)
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--api-key", default=d.api_key)
