@@ -112,7 +112,7 @@ def ri_site() -> t.Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def legacy_site() -> t.Iterator[Site]:
-    with Sandbox(sandbox_config(counts=COUNTS, relationship_invoicing=False)) as site:
+    with Sandbox(sandbox_config(counts=COUNTS, invoicing="legacy")) as site:
         yield Site(site, LEGACY)
 
 

@@ -116,7 +116,7 @@ def sent() -> dict[str, tuple[bool, list[tuple[str, dict[str, list[str]]]]]]:
         site.clear_log()
         run_tap(small, catalog=top)
         modes["small pages"] = (False, logged(site))
-    with Sandbox(sandbox_config(relationship_invoicing=False)) as site:
+    with Sandbox(sandbox_config(invoicing="legacy")) as site:
         config = tap_config(site)
         catalog = select_all(config)
         first = run_tap(config, catalog=catalog)

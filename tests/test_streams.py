@@ -24,7 +24,7 @@ def ri_site():
 
 @pytest.fixture(scope="module")
 def legacy_site():
-    with Sandbox(sandbox_config(relationship_invoicing=False)) as site:
+    with Sandbox(sandbox_config(invoicing="legacy")) as site:
         yield site
 
 

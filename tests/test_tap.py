@@ -326,7 +326,7 @@ def test_a_library_logging_the_key_prints_it_redacted(tmp_path):
 
 def test_legacy_site_skips_invoices_with_one_warning(caplog):
     with (
-        Sandbox(sandbox_config(relationship_invoicing=False)) as site,
+        Sandbox(sandbox_config(invoicing="legacy")) as site,
         caplog.at_level(logging.WARNING),
     ):
         run = run_tap(tap_config(site))
