@@ -1,4 +1,4 @@
-"""The fake Maxio site behaves the way API-NOTES.md says the real one does."""
+"""The fake Maxio site behaves the way Maxio's specs (spec/) and the real site do."""
 
 from __future__ import annotations
 
