@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tap_maxio.sandbox import Sandbox, SandboxConfig
+from maxio_sandbox import Sandbox, SandboxConfig
 
 PAGE_SIZE = 200
 API_KEY = "bench-key"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from tap_maxio.sandbox import Sandbox, SandboxConfig
+from maxio_sandbox import Sandbox, SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = ROOT / "output" / "demo.duckdb"

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SANDBOX = ROOT / "sandbox"
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 #: Written after `meltano install`, so that it runs again only when needed.
@@ -33,13 +34,17 @@ def newer(target: Path, *sources: Path) -> bool:
 
 
 def install() -> None:
-    """Create .venv with the project and its dev tools, then the Meltano plugins."""
+    """Create .venv with the tap, the sandbox and the dev tools, then the Meltano plugins.
+
+    The sandbox is not in the dev extra: PyPI refuses a wheel whose metadata names a
+    local path, and pip cannot install it both from that path and editable.
+    """
     tap = BIN / "tap-maxio"
-    if not newer(tap, ROOT / "pyproject.toml"):
+    if not newer(tap, ROOT / "pyproject.toml", SANDBOX / "pyproject.toml"):
         if not (BIN / "python").exists():
             run(sys.executable, "-m", "venv", VENV)
         run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", "./sandbox", "-e", ".[dev]")
         tap.touch()
     if not newer(PLUGINS_STAMP, ROOT / "meltano.yml", tap):
         run(BIN / "meltano", "install")
@@ -51,7 +56,7 @@ def lint() -> None:
     """Lint and format checks (ruff), and type checks (mypy)."""
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
-    run(BIN / "mypy", "tap_maxio", "scripts", "benchmarks")
+    run(BIN / "mypy", "tap_maxio", "sandbox/maxio_sandbox", "scripts", "benchmarks")
 
 
 COMMANDS = {

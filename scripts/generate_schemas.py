@@ -225,7 +225,7 @@ def generate_all(
             for branch in branches:
                 branch["properties"] = {**added, **branch.get("properties", {})}
         schema = record_schema(component, stream.primary_keys)
-        # Fields the spec lists but the API never returns (API-NOTES), e.g. invoices' id.
+        # Fields the spec lists but the API never returns (`omit`), e.g. invoices' id.
         for field in stream.omit:
             del schema["properties"][field]
         schemas[name] = schema

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_maxio.sandbox import Sandbox, SandboxConfig
+from maxio_sandbox import Sandbox, SandboxConfig
 from tap_maxio.tap import TapMaxio
 
 ROOT = Path(__file__).resolve().parent.parent

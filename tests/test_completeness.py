@@ -7,7 +7,7 @@ import typing as t
 import pytest
 from conftest import Run, run_tap, sandbox_config, select_all, site_records, tap_config
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.tap import TapMaxio
 
@@ -112,7 +112,7 @@ def ri_site() -> t.Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def legacy_site() -> t.Iterator[Site]:
-    with Sandbox(sandbox_config(counts=COUNTS, relationship_invoicing=False)) as site:
+    with Sandbox(sandbox_config(counts=COUNTS, invoicing="legacy")) as site:
         yield Site(site, LEGACY)
 
 

@@ -34,8 +34,8 @@ from spec_contract import (
     request_problems,
 )
 
+from maxio_sandbox import Sandbox
 from tap_maxio.client import parse_timestamp
-from tap_maxio.sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.tap import TapMaxio
 
@@ -116,7 +116,7 @@ def sent() -> dict[str, tuple[bool, list[tuple[str, dict[str, list[str]]]]]]:
         site.clear_log()
         run_tap(small, catalog=top)
         modes["small pages"] = (False, logged(site))
-    with Sandbox(sandbox_config(relationship_invoicing=False)) as site:
+    with Sandbox(sandbox_config(invoicing="legacy")) as site:
         config = tap_config(site)
         catalog = select_all(config)
         first = run_tap(config, catalog=catalog)

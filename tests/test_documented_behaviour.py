@@ -14,8 +14,8 @@ import pytest
 from conftest import run_tap, sandbox_config, select_all, tap_config
 from test_tap import run_cli
 
+from maxio_sandbox import Sandbox
 from tap_maxio.client import utc_iso
-from tap_maxio.sandbox import Sandbox
 from tap_maxio.tap import TapMaxio
 
 

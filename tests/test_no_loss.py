@@ -12,8 +12,8 @@ import typing as t
 import pytest
 from conftest import API_KEY, run_tap, sandbox_config, tap_config, wait_for_the_next_second
 
+from maxio_sandbox import Sandbox
 from tap_maxio.retries import Throttle
-from tap_maxio.sandbox import Sandbox
 
 if t.TYPE_CHECKING:
     from tap_maxio.tap import TapMaxio

@@ -1,4 +1,4 @@
-"""The fake Maxio site behaves the way API-NOTES.md says the real one does."""
+"""The fake Maxio site behaves the way Maxio's specs (spec/) and the real site do."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from tap_maxio.sandbox import REGISTRY, Sandbox, SandboxConfig
+from maxio_sandbox import REGISTRY, Sandbox, SandboxConfig
+from maxio_sandbox.__main__ import parse_args
 
 KEY = "sandbox-key"
 AUTH = (KEY, "x")
@@ -44,7 +45,7 @@ def site():
 
 @pytest.fixture(scope="module")
 def legacy():
-    with Sandbox(config(relationship_invoicing=False, counts={"transactions": 120})) as sb:
+    with Sandbox(config(invoicing="legacy", counts={"transactions": 120})) as sb:
         yield sb
 
 
@@ -112,9 +113,9 @@ PAGING_KEYS = {
 }
 
 
-@pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: f"{s.name}-{s.site}")
+@pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: f"{s.name}-{s.invoicing or 'any'}")
 def test_every_registered_list_answers_in_its_envelope(site, legacy, spec):
-    sb = legacy if spec.site == "legacy" else site
+    sb = legacy if spec.invoicing == "legacy" else site
     body = get(sb, sb.list_path(spec.name), per_page=3).json()
     if spec.wrapper:
         assert isinstance(body, list)
@@ -470,7 +471,7 @@ def test_mutate_every_kth_list_request():
 
 def test_cli_serves_until_sigterm():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tap_maxio.sandbox", "--port", "0", "--api-key", "K",
+        [sys.executable, "-m", "maxio_sandbox", "--port", "0", "--api-key", "K",
          "--subscriptions", "30", "--customers", "10", "--invoices", "20"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -488,6 +489,20 @@ def test_cli_serves_until_sigterm():
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_cli_names_the_invoicing_model_as_the_tap_does():
+    assert parse_args([]).invoicing == "relationship"
+    assert parse_args(["--invoicing", "legacy"]).invoicing == "legacy"
+
+
+def test_the_sandbox_and_the_tap_import_nothing_of_each_other():
+    for package, other in (("maxio_sandbox", "tap_maxio"), ("tap_maxio.tap", "maxio_sandbox")):
+        code = f"import sys, {package}; print([m for m in sys.modules if m.startswith({other!r})])"
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout == "[]\n", package
 
 
 def test_records_are_json_ready(site):

@@ -12,8 +12,8 @@ import pytest
 from conftest import sandbox_config, site_records
 from jsonschema import Draft7Validator, FormatChecker
 
+from maxio_sandbox import Sandbox
 from tap_maxio.declaration import load
-from tap_maxio.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -133,10 +133,11 @@ def _depth(value: Any) -> int:
 def site_records_by_stream() -> dict[str, list[dict[str, Any]]]:
     """A few records of each stream, as the sandbox serves them."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for relationship in (True, False):
-        site = Sandbox(sandbox_config(relationship_invoicing=relationship))
+    for invoicing in ("relationship", "legacy"):
+        site = Sandbox(sandbox_config(invoicing=invoicing))
         for stream in STREAMS:
-            if (STREAMS[stream].invoicing == "legacy") is relationship:
+            # A stream of every site is read from the relationship-invoicing one.
+            if (STREAMS[stream].invoicing or "relationship") != invoicing:
                 continue
             found[stream] = [record for record, _ in site_records(site, stream)]
     return found

@@ -8,7 +8,7 @@ import pytest
 from conftest import sandbox_config, select_all, tap_config
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 from tap_maxio.tap import TapMaxio
 

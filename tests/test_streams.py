@@ -8,7 +8,7 @@ import pytest
 from conftest import run_tap, sandbox_config, select_all, tap_config, wait_for_the_next_second
 from jsonschema import Draft7Validator
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 
 LEGACY = {"statements", "transactions", "legacy_invoices"}
@@ -24,7 +24,7 @@ def ri_site():
 
 @pytest.fixture(scope="module")
 def legacy_site():
-    with Sandbox(sandbox_config(relationship_invoicing=False)) as site:
+    with Sandbox(sandbox_config(invoicing="legacy")) as site:
         yield site
 
 

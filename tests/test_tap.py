@@ -24,7 +24,7 @@ from conftest import (
     wait_for_the_next_second,
 )
 
-from tap_maxio.sandbox import Sandbox
+from maxio_sandbox import Sandbox
 from tap_maxio.tap import TapMaxio
 
 PRIMARY_KEYS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}
@@ -326,7 +326,7 @@ def test_a_library_logging_the_key_prints_it_redacted(tmp_path):
 
 def test_legacy_site_skips_invoices_with_one_warning(caplog):
     with (
-        Sandbox(sandbox_config(relationship_invoicing=False)) as site,
+        Sandbox(sandbox_config(invoicing="legacy")) as site,
         caplog.at_level(logging.WARNING),
     ):
         run = run_tap(tap_config(site))

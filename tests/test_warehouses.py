@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import API_KEY, meltano, sandbox_config
 
+from maxio_sandbox import Sandbox
 from tap_maxio.client import parse_timestamp
-from tap_maxio.sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
 
 PRIMARY_KEYS = {stream.name: list(stream.primary_keys or []) for stream in STREAM_TYPES}

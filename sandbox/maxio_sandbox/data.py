@@ -410,7 +410,7 @@ def render_site(ds: Dataset) -> Record:
         "currency": "USD",
         "seller_id": 4_200,
         "non_primary_currencies": ["EUR"],
-        "relationship_invoicing_enabled": cfg.relationship_invoicing,
+        "relationship_invoicing_enabled": cfg.invoicing == "relationship",
         "schedule_subscription_cancellation_enabled": True,
         "customer_hierarchy_enabled": True,
         "whopays_enabled": False,

@@ -21,7 +21,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from .collections import CollectionSpec, QueryError, active_specs, path_pattern, plan, run, total
+from .collections import (
+    REGISTRY,
+    CollectionSpec,
+    QueryError,
+    active_specs,
+    path_pattern,
+    plan,
+    run,
+    total,
+)
 from .config import SandboxConfig
 from .data import ChildFactory, Dataset, Record, render_site
 
@@ -88,9 +97,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         """Seed the site now (seconds for half a million records); serve from start()."""
         self.config = cfg = config or SandboxConfig()
-        specs = active_specs(cfg.relationship_invoicing)
-        known = {s.name for s in active_specs(True)} | {s.name for s in active_specs(False)}
-        unknown = set(cfg.counts) - known
+        specs = active_specs(cfg.invoicing)
+        unknown = set(cfg.counts) - {s.name for s in REGISTRY}
         if unknown:
             raise ValueError(f"unknown collections in counts: {sorted(unknown)}")
         self.specs: dict[str, CollectionSpec] = {s.name: s for s in specs}

@@ -228,7 +228,7 @@ class ServiceCredits(_OfSubscription):
         amount = rng.randint(1, balance // 100) * 100 if debit else rng.choice((1100, 2200, 3300))
         invoice = None
         invoices = self.ds.table("invoices")
-        if debit and self.ds.cfg.relationship_invoicing and len(invoices):
+        if debit and self.ds.cfg.invoicing == "relationship" and len(invoices):
             invoice = invoices.pk[self.ds.pick("invoices", created, rng)]
         return {
             **values,

@@ -39,6 +39,7 @@ from .usage import Allocations, SubscriptionComponents, Usages
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from .config import Invoicing
     from .data import Factory
     from .table import Scope, Table
 
@@ -64,11 +65,12 @@ class CollectionSpec:
     """Records come as {"<records_key>": [...]}."""
     count: int = 50
     """Records seeded when the config does not say."""
-    site: Literal["any", "ri", "legacy"] = "any"
-    """Which invoicing model the path exists on."""
+    invoicing: Invoicing | None = None
+    """The invoicing model of the sites the path exists on; None: every site."""
     per_page: int = 20
-    per_page_param: bool = True
-    """False: `per_page` is not a parameter of the endpoint; pages hold `per_page` records."""
+    """Records per page when the request does not say."""
+    page_size: int | None = None
+    """Every page holds this many records: `per_page` is not a parameter of the endpoint."""
     paged: bool = True
     """False: the whole list in one response, page and per_page ignored."""
     date_fields: Mapping[str, str] = field(default_factory=dict)
@@ -83,8 +85,8 @@ class CollectionSpec:
     datetime_params: bool = True
     """Whether start_datetime/end_datetime exist."""
     date_params: tuple[str, str] = ("start_date", "end_date")
-    filter_style: bool = False
-    """Date filter parameters are spelled filter[date_field], filter[start_date]..."""
+    filter_style: Literal["plain", "filter"] = "plain"
+    """"filter": date filter parameters are spelled filter[date_field], filter[start_date]..."""
     sort_param: str = "sort"
     sorts: Mapping[str, str] = field(default_factory=dict)
     """Supported sort values -> column; "pk" is the primary key."""
@@ -92,10 +94,9 @@ class CollectionSpec:
     default_direction: Literal["asc", "desc"] = "asc"
     direction: bool = True
     """Whether the `direction` parameter is honoured."""
-    since_id: bool = False
-    """since_id/max_id (inclusive) filter and order by id, overriding date filters."""
-    since_id_exclusive: bool = False
-    """since_id returns only greater ids (max_id stays inclusive)."""
+    since_id: Literal["inclusive", "exclusive"] | None = None
+    """since_id/max_id filter and order by id, overriding date filters; "exclusive":
+    since_id returns only greater ids (max_id stays inclusive). None: no id filter."""
     flags: tuple[str, ...] = ()
     """Boolean parameters (line_items=true...) that add arrays to the records."""
     includes: tuple[str, ...] = ()
@@ -160,7 +161,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     ),
     CollectionSpec(
         "coupons", "/coupons.json", Coupons, wrapper="coupon", count=5, per_page=30,
-        date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at", filter_style=True,
+        date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at", filter_style="filter",
     ),
     CollectionSpec("offers", "/offers.json", Offers, records_key="offers", count=3),
     CollectionSpec(
@@ -192,10 +193,11 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         # since_id inclusive; newest first unless direction=asc.
         "events", "/events.json", Events, wrapper="event", count=400,
         date_fields={"created_at": "created_at"}, default_date_field="created_at",
-        default_direction="desc", since_id=True,
+        default_direction="desc", since_id="inclusive",
     ),
     CollectionSpec(
-        "invoices", "/invoices.json", Invoices, records_key="invoices", count=250, site="ri",
+        "invoices", "/invoices.json", Invoices, records_key="invoices", count=250,
+        invoicing="relationship",
         date_fields=BASIC_DATE_FIELDS
         | {"issue_date": "issue_date", "due_date": "due_date", "paid_date": "paid_date"},
         day_columns=frozenset({"issue_date", "due_date", "paid_date"}),
@@ -211,7 +213,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         # Ordered by sequence number. Without date_field, date filters use issue_date, or
         # created_at when only datetimes are given (the 2026 spec).
         "credit_notes", "/credit_notes.json", CreditNotes, records_key="credit_notes",
-        count=60, site="ri",
+        count=60, invoicing="relationship",
         date_fields={**BASIC_DATE_FIELDS, **{d: d for d in ("issue_date", "applied_date")}},
         day_columns=frozenset({"issue_date", "applied_date"}), default_date_field="issue_date",
         default_datetime_field="created_at",
@@ -219,7 +221,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     ),
     CollectionSpec(
         "statements", "/statements.json", Statements, wrapper="statement", count=100,
-        site="legacy",
+        invoicing="legacy",
         sorts={name: name for name in ("closed_at", "created_at", "opened_at", "settled_at")},
         default_sort="created_at",
     ),
@@ -227,16 +229,18 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         # The legacy spec: created_at order "then id within the same second", newest first;
         # an id filter forces id order; since_date/until_date are whole days.
         "transactions", "/transactions.json", Transactions, wrapper="transaction", count=400,
-        site="legacy", date_fields={"created_at": "created_at"}, default_date_field="created_at",
-        date_field_param=False, datetime_params=False, date_params=("since_date", "until_date"),
+        invoicing="legacy", date_fields={"created_at": "created_at"},
+        default_date_field="created_at", date_field_param=False, datetime_params=False,
+        date_params=("since_date", "until_date"),
         sort_param="order_by", sorts={"id": "pk", "created_at": "created_at"},
-        default_sort="created_at", default_direction="desc", since_id=True,
+        default_sort="created_at", default_direction="desc", since_id="inclusive",
     ),
     CollectionSpec(
         # Legacy invoices: only whole-day created_at filters, newest first, no direction.
         "invoices", "/invoices.json", LegacyInvoices, wrapper="invoice", count=250,
-        site="legacy", date_fields={"created_at": "created_at"}, default_date_field="created_at",
-        date_field_param=False, datetime_params=False, default_direction="desc", direction=False,
+        invoicing="legacy", date_fields={"created_at": "created_at"},
+        default_date_field="created_at", date_field_param=False, datetime_params=False,
+        default_direction="desc", direction=False,
     ),
     # --- seeded after the collections above, so that adding these changed none of them ---
     CollectionSpec(
@@ -248,12 +252,12 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         # Every component's default price point, then alternatives and custom prices.
         "component_price_points", "/components_price_points.json", ComponentPricePoints,
         records_key="price_points", count=24, date_fields=BASIC_DATE_FIELDS,
-        default_date_field="updated_at", filter_style=True, includes=("currency_prices",),
+        default_date_field="updated_at", filter_style="filter", includes=("currency_prices",),
     ),
     CollectionSpec(
         "product_price_points", "/products_price_points.json", ProductPricePoints,
         records_key="price_points", count=20, date_fields=BASIC_DATE_FIELDS,
-        default_date_field="updated_at", filter_style=True, includes=("currency_prices",),
+        default_date_field="updated_at", filter_style="filter", includes=("currency_prices",),
     ),
     CollectionSpec(
         "coupon_subcodes", "/coupons/{coupon_id}/codes.json", CouponSubcodes,
@@ -271,7 +275,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         "allocations",
         "/subscriptions/{subscription_id}/components/{component_id}/allocations.json",
         Allocations, wrapper="allocation", count=40, default_direction="desc", direction=False,
-        per_page=50, per_page_param=False,
+        page_size=50,
     ),
     CollectionSpec(
         # since_id and max_id inclusive; the spec documents no order and no direction, so
@@ -280,7 +284,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         Usages, wrapper="usage", count=40, date_fields={"created_at": "created_at"},
         default_date_field="created_at", date_field_param=False, datetime_params=False,
         date_params=("since_date", "until_date"), default_direction="desc", direction=False,
-        since_id=True,
+        since_id="inclusive",
     ),
     CollectionSpec(
         "subscription_groups", "/subscription_groups.json", SubscriptionGroups,
@@ -290,7 +294,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     CollectionSpec(
         "prepayments", "/subscriptions/{subscription_id}/prepayments.json", Prepayments,
         records_key="prepayments", count=30, date_fields={"created_at": "created_at"},
-        default_date_field="created_at", datetime_params=False, filter_style=True,
+        default_date_field="created_at", datetime_params=False, filter_style="filter",
         direction=False,
     ),
     CollectionSpec(
@@ -305,14 +309,14 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     CollectionSpec(
         # Ordered by number, newest first, like /invoices.json.
         "proforma_invoices", "/subscriptions/{subscription_id}/proforma_invoices.json",
-        ProformaInvoices, records_key="proforma_invoices", count=30, site="ri",
+        ProformaInvoices, records_key="proforma_invoices", count=30, invoicing="relationship",
         page_info="meta_pages", default_sort="number", default_direction="desc",
         flags=PROFORMA_FLAGS,
     ),
     CollectionSpec(
         # since_id is exclusive here, and the order always ascending.
         "invoice_events", "/invoices/events.json", InvoiceEvents, records_key="events",
-        count=60, site="ri", per_page=100, since_id=True, since_id_exclusive=True,
+        count=60, invoicing="relationship", per_page=100, since_id="exclusive",
         direction=False, page_info="pages",
     ),
     CollectionSpec(
@@ -337,10 +341,9 @@ REGISTRY: tuple[CollectionSpec, ...] = (
 )  # fmt: skip
 
 
-def active_specs(relationship_invoicing: bool) -> list[CollectionSpec]:
+def active_specs(invoicing: Invoicing) -> list[CollectionSpec]:
     """The collections a site of one invoicing model has, in generation order."""
-    excluded = "legacy" if relationship_invoicing else "ri"
-    return [s for s in REGISTRY if s.site != excluded]
+    return [s for s in REGISTRY if s.invoicing in (None, invoicing)]
 
 
 @dataclass(frozen=True)
@@ -369,9 +372,9 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
         return values[-1] if values and values[-1] != "" else None
 
     page = _positive_int(last("page"), 1, "page")
-    per_page = spec.per_page
-    if spec.per_page_param:
-        per_page = min(_positive_int(last("per_page"), per_page, "per_page"), MAX_PER_PAGE)
+    per_page = spec.page_size or min(
+        _positive_int(last("per_page"), spec.per_page, "per_page"), MAX_PER_PAGE
+    )
     if not spec.paged:
         page, per_page = 1, 2**62
     descending = spec.default_direction == "desc"
@@ -384,7 +387,7 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
     if spec.since_id and (since_id or max_id):
         where = order = "pk"
         low = _int(since_id, "since_id")
-        if low is not None and spec.since_id_exclusive:
+        if low is not None and spec.since_id == "exclusive":
             low += 1
         bounds = (low, _int(max_id, "max_id"))
     flags = {f for f in spec.flags if (last(f) or "").lower() in ("true", "1")}
@@ -419,7 +422,7 @@ def _date_filter(
     spec: CollectionSpec, last: Callable[[str], str | None], clock: SiteClock
 ) -> tuple[str | None, tuple[int | None, int | None]]:
     def param(name: str) -> str:
-        return f"filter[{name}]" if spec.filter_style else name
+        return f"filter[{name}]" if spec.filter_style == "filter" else name
 
     name = last(param("date_field")) if spec.date_field_param else None
     if name is None:

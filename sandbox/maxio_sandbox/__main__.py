@@ -1,4 +1,4 @@
-"""python -m tap_maxio.sandbox: serve a fake Maxio site until SIGINT or SIGTERM."""
+"""python -m maxio_sandbox: serve a fake Maxio site until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from .collections import REGISTRY
-from .config import SandboxConfig
+from .config import Invoicing, SandboxConfig
 from .server import Sandbox
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def parse_args(argv: Sequence[str] | None = None) -> SandboxConfig:
     """Read the command line into a config; flags mirror SandboxConfig."""
     d = SandboxConfig()
-    p = argparse.ArgumentParser(prog="python -m tap_maxio.sandbox", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m maxio_sandbox", description=__doc__)
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--api-key", default=d.api_key)
@@ -31,7 +31,12 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxConfig:
                        help=f"number of {name.replace('_', ' ')}")  # fmt: skip
     p.add_argument("--tied-batch", type=int, default=d.tied_batch)
     p.add_argument("--site-timezone", "--timezone", default=d.site_timezone)
-    p.add_argument("--legacy", action="store_true", help="a statement-billing site")
+    p.add_argument(
+        "--invoicing",
+        choices=get_args(Invoicing),
+        default=d.invoicing,
+        help="the site's invoicing model; legacy: a statement-billing site",
+    )
     p.add_argument("--latency", type=float, default=d.latency)
     p.add_argument("--rate-429", type=float, default=d.rate_429)
     p.add_argument("--rate-5xx", type=float, default=d.rate_5xx)
@@ -50,7 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxConfig:
     return SandboxConfig(
         api_key=a.api_key, subdomain=a.subdomain, seed=a.seed, counts=counts,
         tied_batch=a.tied_batch, site_timezone=a.site_timezone,
-        relationship_invoicing=not a.legacy, latency=a.latency, rate_429=a.rate_429,
+        invoicing=a.invoicing, latency=a.latency, rate_429=a.rate_429,
         rate_5xx=a.rate_5xx, rate_reset=a.rate_reset, max_in_flight=a.max_in_flight,
         mutate_every=a.mutate_every, expected_host=a.expected_host,
         history_start=a.history_start, history_end=a.history_end, host=a.host, port=a.port,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: A site's invoicing model, named as in the tap's streams.toml.
+Invoicing = Literal["relationship", "legacy"]
 
 
 @dataclass
@@ -18,8 +22,8 @@ class SandboxConfig:
     tied_batch: int = 30
     """Per collection, this many records share one updated_at second (a bulk import)."""
     site_timezone: str = "America/New_York"
-    relationship_invoicing: bool = True
-    """False: a legacy statement-billing site (legacy invoices, statements, transactions)."""
+    invoicing: Invoicing = "relationship"
+    """"legacy": a statement-billing site (legacy invoices, statements, transactions)."""
     latency: float = 0.0
     rate_429: float = 0.0
     rate_5xx: float = 0.0
