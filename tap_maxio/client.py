@@ -120,6 +120,10 @@ class MaxioStream(RESTStream[t.Any]):
         self._schema_written = False
         self._count_lock = threading.Lock()
         self._requests = metrics.Counter(metrics.Metric.HTTP_REQUEST_COUNT)
+        if self.spec.replication == "window":
+            # Records without updated_at, read from the last window's end on: the
+            # catalog says the stream is incremental (and it is never versioned whole).
+            self.forced_replication_method = "INCREMENTAL"
         if self.spec.parent is not None:
             # A child keeps one bookmark for all parents, unless declared per parent.
             self.state_partitioning_keys = self.spec.state_keys or []

@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from tap_maxio.declaration import DeclarationError, load, parse
+from tap_maxio.tap import TapMaxio
 
 GOOD = {"path": "/x.json", "primary_keys": ["id"], "wrapper": "x"}
 
@@ -66,3 +67,12 @@ def test_a_misspelled_key_stops_discovery_on_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "streams.toml [customers]: Object contains unknown field `replicaton`" in last
+
+
+def test_the_catalog_states_how_each_stream_reads():
+    specs = load()
+    catalog = TapMaxio(config={"subdomain": "acme", "api_key": "k"}).catalog_dict
+    for entry in catalog["streams"]:
+        spec = specs[entry["tap_stream_id"]]
+        method = "FULL_TABLE" if spec.replication == "full_table" else "INCREMENTAL"
+        assert entry["replication_method"] == method, entry["tap_stream_id"]
