@@ -276,8 +276,10 @@ class WindowReader:
         """Start the earliest unread windows, each cut to the expected density."""
         slots = run.slots
         running = sum(1 for s in slots if s.future is not None)
-        # Records read ahead of the caller wait in memory: bound them, but always
-        # let the earliest unread window start, or the head could never finish.
+        # Records read ahead of the caller wait in memory: bound them. Past the
+        # bound the earliest unread window may still start, or the head could never
+        # finish, but only once the caller has taken every window handed over:
+        # else a slow caller would let the whole range be read ahead of it.
         buffered = run.waiting + sum(len(s.records) for s in slots if s.records is not None)
         earliest = True
         index = 0
@@ -286,7 +288,7 @@ class WindowReader:
             index += 1
             if slot.future is not None or slot.records is not None:
                 continue
-            if buffered >= self.max_buffered and not earliest:
+            if buffered >= self.max_buffered and (not earliest or run.waiting > 0):
                 break
             earliest = False
             span = self.target / self.density if self.density else math.inf
