@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta, timezone
 
-from tap_maxio.windows import ListPage, PageRequest, WindowReader
+import pytest
+
+from tap_maxio.windows import SECOND, ListPage, PageRequest, WindowReader
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = T0 + timedelta(days=1)
@@ -54,6 +57,68 @@ def spread(count: int, *, every: int = 37) -> dict[int, datetime]:
     return {i: T0 + timedelta(seconds=every * i) for i in range(count)}
 
 
+@pytest.mark.parametrize("keyset", [True, False])
+def test_each_window_yielded_holds_its_records_and_the_windows_tile_the_range(keyset):
+    """The tap bookmarks each window's end: it must be where its records stop."""
+    rows = spread(600) | {1000 + i: CROWDED for i in range(45)}
+    site = Site(rows, page_size=20)
+    windows = list(site.reader(keyset=keyset, workers=4).read(T0, END))
+    assert windows[0][0].start == T0
+    assert windows[-1][0].end == END
+    for (before, _), (after, _) in itertools.pairwise(windows):
+        assert after.start - before.end in {timedelta(0), SECOND}, (before, after)
+    for window, records in windows:
+        assert all(window.start <= r["ts"] <= window.end for r in records), window
+    emitted = [r["id"] for _, records in windows for r in records]
+    assert sorted(emitted) == sorted(rows)
+
+
+def test_a_crowded_second_is_paged_in_tie_order_until_two_passes_agree():
+    site = Site({i: CROWDED for i in range(45)}, page_size=20)
+    reader = site.reader()
+    emitted = [r["id"] for _, records in reader.read(CROWDED, CROWDED) for r in records]
+    assert sorted(emitted) == list(range(45))
+    # Two passes of three pages, each in the endpoint's stable order among ties.
+    assert [(r.page, r.tie_order) for r in site.requests] == [(p, True) for p in (1, 2, 3) * 2]
+    assert reader.requests == 6
+
+
+def test_a_second_that_fits_one_page_is_read_once():
+    site = Site({i: CROWDED for i in range(15)}, page_size=20)
+    windows = list(site.reader().read(CROWDED, CROWDED))
+    assert len(windows[0][1]) == 15
+    assert len(site.requests) == 1
+
+
+def test_rows_that_stay_are_found_however_many_passes_it_takes():
+    """Row 10 never changes, yet rows leaving before it hide it from two passes."""
+    leave = {2: [0], 3: [1, 2, 3, 4], 4: [5]}
+    site = Site({i: CROWDED for i in range(15)}, page_size=5, leave=leave)
+    emitted = {r["id"] for _, records in site.reader().read(CROWDED, CROWDED) for r in records}
+    assert set(range(6, 15)) <= emitted
+    assert 10 in emitted
+
+
+@pytest.mark.parametrize("where", [T0, END], ids=["at the start", "at the end"])
+def test_a_crowded_second_at_either_end_of_the_range(where):
+    rows = spread(100, every=600) | {1000 + i: where for i in range(45)}
+    site = Site(rows, page_size=20)
+    emitted = [r["id"] for _, records in site.reader().read(T0, END) for r in records]
+    assert sorted(emitted) == sorted(rows)
+    assert all(r.window.start <= r.window.end for r in site.requests), "an inverted range"
+
+
+def test_an_abandoned_read_sends_no_more_requests():
+    """When emitting fails, the reader stops rather than read the rest of the range."""
+    site = Site(spread(2000), page_size=20)
+    windows = site.reader().read(T0, END)
+    next(windows)
+    windows.close()
+    sent = len(site.requests)
+    time.sleep(0.1)
+    assert len(site.requests) == sent < 20
+
+
 def test_read_ahead_waits_for_a_slow_caller():
     """Pages read ahead wait in memory: their number is bounded, not the range's."""
     site = Site(spread(2000), page_size=20)
@@ -64,3 +129,19 @@ def test_read_ahead_waits_for_a_slow_caller():
     ahead = len(site.requests) * site.page_size
     assert ahead <= reader.max_buffered + 4 * site.page_size
     assert len([r for _, records in windows for r in records]) > 1900
+
+
+def test_the_reader_sleeps_while_requests_are_in_flight():
+    def slow(request):
+        time.sleep(0.1)
+        return site.fetch(request)
+
+    site = Site(spread(100, every=600), page_size=20)
+    reader = WindowReader(
+        slow, page_size=20, keyset=True, key=lambda r: r["id"], timestamp=stamp
+    )  # fmt: skip
+    cpu = time.process_time()
+    emitted = [r for _, records in reader.read(T0, END) for r in records]
+    assert len(emitted) == 100
+    assert len(site.requests) >= 5
+    assert time.process_time() - cpu < 0.3, "a thread spun while waiting"
