@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -145,3 +146,30 @@ def test_the_reader_sleeps_while_requests_are_in_flight():
     assert len(emitted) == 100
     assert len(site.requests) >= 5
     assert time.process_time() - cpu < 0.3, "a thread spun while waiting"
+
+
+def test_read_ahead_waits_for_a_head_slow_to_answer():
+    """A request of the earliest window that hangs, or retries for minutes, does not
+    let the other workers read the rest of the range into memory."""
+    site = Site(spread(2000), page_size=20)
+    answer = threading.Event()
+
+    def fetch(request):
+        if len(site.requests) == 1:  # the head of the range once the first page is in
+            site.requests.append(request)
+            answer.wait(5)
+            site.requests.pop()
+        return site.fetch(request)
+
+    reader = WindowReader(
+        fetch, page_size=20, keyset=True, key=lambda r: r["id"], timestamp=stamp, workers=4
+    )  # fmt: skip
+    windows = reader.read(T0, END)
+    first = next(windows)[1]
+    time.sleep(0.3)
+    ahead = len(site.requests) * site.page_size
+    answer.set()
+    rest = [r for _, records in windows for r in records]
+    # The bound, plus a page for each request in flight and the one taken.
+    assert ahead <= reader.max_buffered + (reader.workers + 1) * site.page_size
+    assert len(first) + len(rest) == 2000
