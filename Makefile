@@ -3,11 +3,13 @@
 # nothing and runs every check.
 PYTHON ?= python3
 
-.PHONY: install demo test lint clean
+# `make mutate` (mutation testing, docs/mutation.md) is for whoever changes the core
+# modules; `make test` does not run it.
+.PHONY: install demo test lint mutate clean
 
-install demo test lint:
+install demo test lint mutate:
 	$(PYTHON) scripts/dev.py $@
 
 clean:
-	rm -rf .venv .meltano .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .meltano .pytest_cache .mypy_cache .ruff_cache mutants
 	find output -mindepth 1 ! -name .gitignore -delete

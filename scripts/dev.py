@@ -3,6 +3,7 @@
     python3 scripts/dev.py demo     # sandbox site -> meltano run -> DuckDB, counted
     python3 scripts/dev.py test     # lint, type-check and the whole test suite
     python3 scripts/dev.py install  # only .venv and the Meltano plugins
+    python3 scripts/dev.py mutate   # mutation testing of the core modules (docs/mutation.md)
 
 Only the standard library is used here: this is what creates the environment.
 """
@@ -10,8 +11,12 @@ Only the standard library is used here: this is what creates the environment.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +25,11 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 #: Written after `meltano install`, so that it runs again only when needed.
 PLUGINS_STAMP = ROOT / ".meltano" / "installed"
+#: Installed on demand, not in the dev extra: it brings libcst and textual, which
+#: only this command needs. Pinned, so that the figures in docs/mutation.md repeat.
+MUTMUT = "mutmut==3.8.1"
+#: Wall-clock budget of one `mutate` run; about twice what a run takes here.
+MUTATE_BUDGET = 30 * 60
 
 
 def run(*args: str | Path) -> None:
@@ -59,11 +69,49 @@ def lint() -> None:
     run(BIN / "mypy", "tap_maxio", "sandbox/maxio_sandbox", "scripts", "benchmarks")
 
 
+def mutate() -> None:
+    """Mutation-test the modules [tool.mutmut] names, one worker, within a budget."""
+    if not (BIN / "mutmut").exists():
+        run(BIN / "python", "-m", "pip", "install", "--quiet", MUTMUT)
+    # From scratch each time: mutmut keeps results across runs, and one kept from
+    # before a test changed would be reported as if it were new.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    command = [str(BIN / "mutmut"), "run", "--max-children", "1"]
+    print("+", " ".join(command), flush=True)
+    started = time.monotonic()
+    # A session of its own, so that a run over budget is ended with its workers.
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    try:
+        process.wait(timeout=MUTATE_BUDGET)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        print(f"mutate: over its budget of {MUTATE_BUDGET} s; partial results follow")
+    minutes = (time.monotonic() - started) / 60
+    results = subprocess.run(
+        [BIN / "mutmut", "results", "--all", "true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    status = [line.rsplit(": ", 1) for line in results if ": " in line]
+    for name, verdict in status:
+        if verdict != "killed":
+            print(f"{verdict:>12}  {name.strip()}")
+    counts = Counter(verdict for _, verdict in status)
+    print(f"mutants {len(status)}: " + ", ".join(f"{n} {v}" for v, n in counts.most_common()))
+    print(f"mutate took {minutes:.1f} min; `.venv/bin/mutmut show NAME` shows a mutant")
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command)
+
+
 COMMANDS = {
     "install": [install],
     "lint": [install, lint],
     "demo": [install, lambda: run(BIN / "python", "scripts/demo.py")],
     "test": [install, lint, lambda: run(BIN / "python", "-m", "pytest", "-W", "error")],
+    "mutate": [install, mutate],
 }
 
 

@@ -155,6 +155,8 @@ def call_with_retries(
             response = getattr(exc, "response", None)
             # The API error's message names the stream, the path and what was wrong.
             detail = str(exc) if isinstance(exc, RetriableAPIError) else f"{what}: {exc!r}"
+            if not isinstance(exc, RetriableAPIError) and not str(exc):
+                detail = f"{what}: {type(exc).__name__}"
             if attempt >= policy.max_tries:
                 message = f"{detail} (gave up after {attempt} tries)"
                 raise RetriesExhausted(message) from exc

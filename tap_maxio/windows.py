@@ -301,19 +301,19 @@ class WindowReader:
         """Start the earliest unread windows, each cut to the expected density."""
         slots = run.slots
         running = sum(1 for s in slots if s.future is not None)
-        # Records read ahead of the caller wait in memory: bound them, but always
-        # let the earliest unread window start, or the head could never finish.
+        # Records read ahead of the caller wait in memory: bound them. Past the
+        # bound only the head may start, or it could never finish, and only once
+        # the caller has taken every window handed over: else a slow caller, or a
+        # head slow to answer, would let the whole range be read ahead.
         buffered = run.waiting + sum(len(s.records) for s in slots if s.records is not None)
-        earliest = True
         index = 0
         while index < len(slots) and running < self.workers:
             slot = slots[index]
             index += 1
             if slot.future is not None or slot.records is not None:
                 continue
-            if buffered >= self.max_buffered and not earliest:
+            if buffered >= self.max_buffered and (slot is not slots[0] or run.waiting > 0):
                 break
-            earliest = False
             span = self.target / self.density if self.density else math.inf
             if slot.window.seconds > 1.5 * span:
                 # Carve off one window of the expected size; the rest is carved
