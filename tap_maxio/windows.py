@@ -203,6 +203,33 @@ def to_utc_second(value: datetime) -> datetime:
     return value.astimezone(timezone.utc).replace(microsecond=0)
 
 
+class _Emitted:
+    """The keys emitted in the last second reached, and those of undated records.
+
+    Windows share their boundary second, so a record can come twice in a row;
+    undated records cannot be told apart by second, so theirs are kept all read.
+    """
+
+    def __init__(self) -> None:
+        self.second: datetime | None = None
+        self.keys: set[Hashable] = set()
+        self.undated: set[Hashable] = set()
+
+    def first(self, stamp: datetime | None, key: Hashable) -> bool:
+        """Whether a record is emitted for the first time (and note that it is)."""
+        if stamp is None:
+            seen = self.undated
+        else:
+            second = to_utc_second(stamp)
+            if second != self.second:
+                self.second, self.keys = second, set()
+            seen = self.keys
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+
 class WindowReader:
     """Read `[start, end]` in windows, yielding each window's records in order."""
 
@@ -246,32 +273,17 @@ class WindowReader:
             target=self._coordinate, args=(run,), name="windows", daemon=True
         )
         coordinator.start()
-        emitted_second: datetime | None = None
-        emitted_keys: set[Hashable] = set()
-        # Undated records cannot be told apart by second: their keys are kept all run.
-        unstamped_keys: set[Hashable] = set()
+        emitted = _Emitted()
         try:
             while (item := run.ready.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
                 window, page = t.cast("tuple[Window, Page]", item)
                 run.handed_over(len(page))
-                records = []
                 dated = [(self.timestamp(record), record) for record in page.records()]
-                for stamp, record in sorted(dated, key=lambda d: d[0] or window.start):
-                    key = self.key(record)
-                    if stamp is None:
-                        if key not in unstamped_keys:
-                            unstamped_keys.add(key)
-                            records.append(record)
-                        continue
-                    second = to_utc_second(stamp)
-                    if second != emitted_second:
-                        emitted_second, emitted_keys = second, set()
-                    if key not in emitted_keys:
-                        emitted_keys.add(key)
-                        records.append(record)
-                self.unstamped = len(unstamped_keys)
+                dated.sort(key=lambda d: d[0] or window.start)
+                records = [r for stamp, r in dated if emitted.first(stamp, self.key(r))]
+                self.unstamped = len(emitted.undated)
                 yield window, records
         finally:
             run.stop()
