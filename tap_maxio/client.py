@@ -119,6 +119,7 @@ class MaxioStream(RESTStream[t.Any]):
         self.reader = self.reader_type(self)
         self._schema_written = False
         self._count_lock = threading.Lock()
+        # The SDK's http_request_count of the context being read (see get_records).
         self._requests = metrics.Counter(metrics.Metric.HTTP_REQUEST_COUNT)
         if self.spec.replication == "window":
             # Records without updated_at, read from the last window's end on: the
