@@ -9,7 +9,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_maxio.windows import SECOND, ListPage, PageRequest, WindowReader
+from tap_maxio.windows import (
+    SECOND,
+    ListPage,
+    PageRequest,
+    WindowReader,
+    _Emitted,
+    parse_timestamp,
+    utc_iso,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = T0 + timedelta(days=1)
@@ -173,3 +181,46 @@ def test_read_ahead_waits_for_a_head_slow_to_answer():
     # The bound, plus a page for each request in flight and the one taken.
     assert ahead <= reader.max_buffered + (reader.workers + 1) * site.page_size
     assert len(first) + len(rest) == 2000
+
+
+def test_an_undated_record_is_emitted_once_first_in_its_window_and_counted():
+    rows = spread(50)
+    site = Site(rows, page_size=10)
+
+    def fetch(request: PageRequest) -> ListPage:
+        # The server returns it in every window: it is dated, but not shown.
+        records = site.fetch(request).records()
+        return ListPage([{"id": "undated", "ts": None}, *records], stamp)
+
+    reader = WindowReader(fetch, page_size=10, keyset=False, key=lambda r: r["id"], timestamp=stamp)
+    windows = list(reader.read(T0, END))
+    emitted = [r["id"] for _, records in windows for r in records]
+    assert emitted.count("undated") == 1
+    assert windows[0][1][0]["id"] == "undated"
+    assert sorted(i for i in emitted if i != "undated") == sorted(rows)
+    assert reader.unstamped == 1
+
+
+def test_a_record_is_emitted_once_per_second_it_is_dated():
+    emitted = _Emitted()
+    assert emitted.first(T0, 1)
+    assert emitted.first(T0, 2)
+    # The next window shares the boundary second: its copies are dropped.
+    assert not emitted.first(T0 + timedelta(microseconds=500), 1)
+    assert not emitted.first(T0, 2)
+    # Updated into a later second, it is a new version.
+    assert emitted.first(T0 + SECOND, 1)
+    assert emitted.first(None, "undated")
+    assert not emitted.first(None, "undated")
+    assert emitted.first(T0 + SECOND, "undated"), "dated and undated keys are kept apart"
+
+
+def test_timestamps_are_read_in_any_offset_and_written_in_utc():
+    utc = datetime(2024, 3, 10, 6, 59, 59, tzinfo=timezone.utc)
+    assert parse_timestamp("2024-03-10T06:59:59Z") == utc
+    assert parse_timestamp("2024-03-10T01:59:59-05:00") == utc
+    naive = parse_timestamp("2024-03-10T06:59:59")
+    assert naive == utc
+    assert naive.tzinfo is timezone.utc
+    eastern = datetime(2024, 3, 10, 1, 59, 59, 250000, tzinfo=timezone(timedelta(hours=-5)))
+    assert utc_iso(eastern) == "2024-03-10T06:59:59.250000+00:00"
