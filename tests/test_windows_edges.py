@@ -16,6 +16,7 @@ from tap_maxio.windows import (
     WindowReader,
     _Emitted,
     parse_timestamp,
+    to_utc_second,
     utc_iso,
 )
 
@@ -224,3 +225,16 @@ def test_timestamps_are_read_in_any_offset_and_written_in_utc():
     assert naive.tzinfo is timezone.utc
     eastern = datetime(2024, 3, 10, 1, 59, 59, 250000, tzinfo=timezone(timedelta(hours=-5)))
     assert utc_iso(eastern) == "2024-03-10T06:59:59.250000+00:00"
+
+
+def test_bounds_and_bookmarks_are_utc_whatever_the_machines_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        eastern = datetime(2024, 3, 10, 1, 59, 59, 250000, tzinfo=timezone(timedelta(hours=-5)))
+        assert utc_iso(eastern) == "2024-03-10T06:59:59.250000+00:00"
+        assert to_utc_second(eastern) == datetime(2024, 3, 10, 6, 59, 59, tzinfo=timezone.utc)
+        assert to_utc_second(eastern).utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
