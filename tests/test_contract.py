@@ -90,19 +90,25 @@ def logged(site: Sandbox) -> list[tuple[str, dict[str, list[str]]]]:
     return requests
 
 
+def first_and_incremental(site: Sandbox, modes: dict, legacy: bool) -> None:
+    """A first sync of every stream, the site changed, then a run from its state."""
+    prefix = "legacy " if legacy else ""
+    config = tap_config(site)
+    catalog = select_all(config)
+    first = run_tap(config, catalog=catalog)
+    modes[f"{prefix}first sync"] = (legacy, logged(site))
+    site.mutate(updates=5, creates=3)
+    site.clear_log()
+    run_tap(config, state=first.state, catalog=catalog)
+    modes[f"{prefix}incremental"] = (legacy, logged(site))
+
+
 @pytest.fixture(scope="module")
 def sent() -> dict[str, tuple[bool, list[tuple[str, dict[str, list[str]]]]]]:
     """Requests per mode: (legacy site?, [(path, query)])."""
-    modes = {}
+    modes: dict[str, tuple[bool, list[tuple[str, dict[str, list[str]]]]]] = {}
     with Sandbox(sandbox_config()) as site:
-        config = tap_config(site)
-        catalog = select_all(config)
-        first = run_tap(config, catalog=catalog)
-        modes["first sync"] = (False, logged(site))
-        site.mutate(updates=5, creates=3)
-        site.clear_log()
-        run_tap(config, state=first.state, catalog=catalog)
-        modes["incremental"] = (False, logged(site))
+        first_and_incremental(site, modes, legacy=False)
         # Pages far below the tied batch: windows split and crowded seconds paged.
         small = tap_config(site, page_size=10)
         top = select_all(small)
@@ -117,14 +123,7 @@ def sent() -> dict[str, tuple[bool, list[tuple[str, dict[str, list[str]]]]]]:
         run_tap(small, catalog=top)
         modes["small pages"] = (False, logged(site))
     with Sandbox(sandbox_config(invoicing="legacy")) as site:
-        config = tap_config(site)
-        catalog = select_all(config)
-        first = run_tap(config, catalog=catalog)
-        modes["legacy first sync"] = (True, logged(site))
-        site.mutate(updates=5, creates=3)
-        site.clear_log()
-        run_tap(config, state=first.state, catalog=catalog)
-        modes["legacy incremental"] = (True, logged(site))
+        first_and_incremental(site, modes, legacy=True)
     return modes
 
 
