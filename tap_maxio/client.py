@@ -518,14 +518,18 @@ class MaxioStream(RESTStream[t.Any]):
         value = latest_record.get(self.replication_key)
         if value is None:
             return
-        if self.spec.replication == "updated_at":
-            value = min(value, utc_iso(self.site.sync_started_at))
+        if self.spec.replication == "updated_at" and value > self._upper_bound:
+            value = self._upper_bound
+            latest_record = {**latest_record, self.replication_key: value}
         current = self.get_context_state(context).get("replication_key_value")
         if current is not None and value <= current:
             return
-        super()._increment_stream_state(
-            {**latest_record, self.replication_key: value}, context=context
-        )
+        super()._increment_stream_state(latest_record, context=context)
+
+    @cached_property
+    def _upper_bound(self) -> str:
+        """The sync's upper bound as bookmarks hold it (formatted once, not per record)."""
+        return utc_iso(self.site.sync_started_at)
 
 
 __all__ = [
