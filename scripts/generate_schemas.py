@@ -19,9 +19,12 @@ from urllib.parse import unquote
 import yaml
 
 from tap_maxio.declaration import load
+from tap_maxio.deletes import DELETED_AT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from tap_maxio.declaration import StreamSpec
 
 Schema = dict[str, Any]
 NULL: Schema = {"type": ["null"]}
@@ -228,8 +231,27 @@ def generate_all(
         # Fields the spec lists but the API never returns (`omit`), e.g. invoices' id.
         for field in stream.omit:
             del schema["properties"][field]
+        if stream.tombstones or stream.deleted_field:
+            schema["properties"][DELETED_AT] = deleted_at_schema(stream)
         schemas[name] = schema
     return schemas
+
+
+def deleted_at_schema(stream: StreamSpec) -> Schema:
+    """`_sdc_deleted_at`, saying where a stream's deletes come from (the catalog tells)."""
+    if stream.tombstones:
+        events = " or ".join(f"`{key}`" for key in stream.tombstones)
+        source = (
+            f"a tombstone for Maxio's {events} event: the key and this are set, "
+            "every other field is null"
+        )
+    else:
+        source = f"the record's own `{stream.deleted_field}`"
+    return {
+        "type": ["string", "null"],
+        "format": "date-time",
+        "description": f"When the record was deleted in Maxio, from {source}.",
+    }
 
 
 def render(schema: Schema) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import typing as t
@@ -20,6 +21,7 @@ from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
 from tap_maxio.auth import authenticator
+from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
 from tap_maxio.pagination import MaxioPaginator
 from tap_maxio.readers import IdCursor
 from tap_maxio.retries import call_with_retries, is_retriable_status
@@ -31,6 +33,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.authenticators import BasicAuthenticator
     from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import HTTPRequest
 
     from tap_maxio.declaration import StreamSpec
     from tap_maxio.readers import Reader
@@ -128,6 +131,12 @@ class MaxioStream(RESTStream[t.Any]):
         if self.spec.parent is not None:
             # A child keeps one bookmark for all parents, unless declared per parent.
             self.state_partitioning_keys = self.spec.state_keys or []
+        self.tombstones = None
+        if self.spec.tombstones:
+            key = self.spec.primary_keys[0]
+            self.tombstones = Tombstones(self, self.spec.tombstones, key, MAX_PAGE_SIZE)
+        #: Whether every context of this run was read to its end (see activate_version).
+        self.read_whole = True
 
     @override
     def _write_schema_message(self) -> None:
@@ -146,6 +155,38 @@ class MaxioStream(RESTStream[t.Any]):
     def is_sorted(self) -> bool:
         """Windows are emitted in time order, so a bookmark is a resume point."""
         return self.spec.replication in {"updated_at", "since_id"}
+
+    @property
+    @override
+    def emit_activate_version_messages(self) -> bool:
+        """Never before a read: the SDK would send ACTIVATE_VERSION as a stream starts.
+
+        A loader drops the rows of older versions when it gets one, so it is sent
+        only after a complete read of the stream (finalize_state_progress_markers).
+        """
+        return False
+
+    @property
+    def versioned(self) -> bool:
+        """Whether this run versions the stream's rows (a full table, when asked)."""
+        wanted = bool(self.config.get("emit_activate_version_messages", False))
+        return wanted and self.replication_method == "FULL_TABLE"
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        """The stream and its children were read: activate the versions read whole.
+
+        The SDK calls this once each top-level stream's sync has returned, and it
+        recurses into selected children; a stream that failed never gets here.
+        """
+        super().finalize_state_progress_markers(state)
+        if state is None and self.selected and self.versioned and self.read_whole:
+            self._write_activate_version_message(self.version)
+
+    @cached_property
+    def version(self) -> int:
+        """The version of this run's rows: the sync's start, in milliseconds."""
+        return int(self.site.sync_started_at.timestamp() * 1000)
 
     @property
     @override
@@ -272,6 +313,8 @@ class MaxioStream(RESTStream[t.Any]):
         Only what the spec documents for the endpoint is sent: no page parameters
         on an unpaged list, no per_page where pages have a fixed size.
         """
+        if isinstance(next_page_token, EventsRequest):
+            return next_page_token.params()
         params: dict[str, t.Any] = dict(self.spec.params)
         if self.spec.paged and self.spec.page_size is None:
             params["per_page"] = self.page_size
@@ -303,6 +346,14 @@ class MaxioStream(RESTStream[t.Any]):
         if self.spec.paged:
             params["page"] = page
         return params
+
+    @override
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """The stream's request, or one of `/events.json` for its tombstones."""
+        request = super().get_http_request(page=page)
+        if isinstance(page.next_page_token, EventsRequest):
+            request = dataclasses.replace(request, url=self.url_base + EVENTS_PATH)
+        return request
 
     # Responses
 
@@ -372,6 +423,10 @@ class MaxioStream(RESTStream[t.Any]):
                 row[key] = value
         if row.get("updated_at"):
             row["updated_at"] = utc_iso(parse_timestamp(row["updated_at"]))
+        if self.spec.deleted_field is not None:
+            # A soft delete the API reports in a field of its own (metadata's deleted_at).
+            deleted = row.get(self.spec.deleted_field)
+            row[DELETED_AT] = utc_iso(parse_timestamp(deleted)) if deleted else None
         return row
 
     # Reading
@@ -380,6 +435,7 @@ class MaxioStream(RESTStream[t.Any]):
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Read the stream as its replication asks; skip what the site lacks."""
         if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
+            self.read_whole = False
             if self.spec.invoicing == "legacy":
                 self.logger.info("%s: skipped, this site does not use legacy invoicing", self.name)
             else:
@@ -391,15 +447,22 @@ class MaxioStream(RESTStream[t.Any]):
             return
         if any(context and context.get(k) not in v for k, v in self.spec.only_when.items()):
             return
+        if self.versioned:
+            self._stream_version = self.version  # the version RECORD messages carry
         try:
             with self.get_http_request_counter() as self._requests:
                 self._requests.with_context(context)
+                if self.tombstones is not None:
+                    self.tombstones.begin(context)
                 yield from self.reader.read(context)
+                if self.tombstones is not None:
+                    yield from self.tombstones.read(context, self.schema["properties"])
         except MaxioAPIError as exc:
             # The site lacks the endpoint or has not enabled the feature: that
             # stream has nothing to give, and the rest of the sync goes on.
             if exc.status not in SKIPPED_STATUSES:
                 raise
+            self.read_whole = False
             self.logger.warning("%s: skipped, %s", self.name, exc)
 
     def send(
@@ -479,6 +542,12 @@ class MaxioStream(RESTStream[t.Any]):
             else:
                 state.update(replication_key=self.replication_key, replication_key_value=bookmark)
             self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def remember(self, context: Context | None, key: str, value: t.Any) -> None:
+        """Keep a value of the stream's own in its state, and write STATE."""
+        self.get_context_state(context)[key] = value
+        self.state_manager.is_flushed = False
         self._write_state_message()
 
     def finish(self, context: Context | None) -> None:

@@ -55,6 +55,8 @@ class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     schema_source: t.Literal["default", "legacy"] = "default"
     omit: list[str] = []
     fields: dict[str, str] = {}
+    tombstones: dict[str, t.Literal["customer_id", "subscription_id"]] = {}
+    deleted_field: str | None = None
 
     @property
     def replication_key(self) -> str | None:
@@ -92,6 +94,9 @@ def parse(name: str, table: dict[str, t.Any], names: t.Container[str]) -> Stream
         raise DeclarationError(message)
     if (spec.wrapper is None) == (spec.records_key is None):
         message = f"streams.toml [{name}]: give one of wrapper and records_key"
+        raise DeclarationError(message)
+    if spec.tombstones and len(spec.primary_keys) != 1:
+        message = f"streams.toml [{name}]: tombstones need a primary key of one field"
         raise DeclarationError(message)
     return spec
 

@@ -125,6 +125,15 @@ class TapMaxio(Tap):
             th.StringType,
             description="A User-Agent to send instead of tap-maxio's own.",
         ),
+        th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=False,
+            description=(
+                "After each complete read of a full-table stream, send ACTIVATE_VERSION, "
+                "so that a loader that supports it drops the rows gone from Maxio."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
