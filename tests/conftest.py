@@ -84,6 +84,16 @@ def select_all(config: dict) -> dict:
     return catalog
 
 
+def select_only(config: dict, names: t.Container[str]) -> dict:
+    """A catalog with exactly these streams selected."""
+    catalog = TapMaxio(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in names
+    return catalog
+
+
 def wait_for_the_next_second() -> None:
     """Sleep into the next whole second.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from conftest import Run, run_tap, sandbox_config, select_all, site_records, tap_config
+from conftest import Run, run_tap, sandbox_config, select_only, site_records, tap_config
 
 from maxio_sandbox import Sandbox
 from tap_maxio.streams import STREAM_TYPES
@@ -24,16 +24,6 @@ PAGE_SIZE = 2
 COUNTS = {"subscriptions": 80, "customers": 50, "invoices": 60, "events": 90}
 
 
-def selecting(config: dict, streams: set[str]) -> dict:
-    """A catalog with only these streams selected."""
-    catalog = select_all(config)
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
-
-
 class Site:
     """A sandbox site, full syncs of it, and syncs resumed from their middle.
 
@@ -50,7 +40,7 @@ class Site:
         self.state: dict[str, dict] = {}
         self.resumed: dict[str, list[dict]] = {}
         for part in (streams - CHILDREN, streams & CHILDREN):
-            catalog = selecting(self.config, part)
+            catalog = select_only(self.config, part)
             full = run_tap(self.config, catalog=catalog)
             before, state = self._cut_midway(full)
             resumed = run_tap(self.config, state={"bookmarks": state}, catalog=catalog)

@@ -21,7 +21,7 @@ from datetime import timedelta
 from functools import cache
 
 import pytest
-from conftest import Run, run_tap, sandbox_config, select_all, tap_config
+from conftest import Run, run_tap, sandbox_config, select_all, select_only, tap_config
 from jsonschema import Draft7Validator
 from spec_contract import (
     ALLOWED_UNDOCUMENTED,
@@ -37,7 +37,6 @@ from spec_contract import (
 from maxio_sandbox import Sandbox
 from tap_maxio.client import parse_timestamp
 from tap_maxio.streams import STREAM_TYPES
-from tap_maxio.tap import TapMaxio
 
 if t.TYPE_CHECKING:
     from tap_maxio.client import MaxioStream
@@ -218,16 +217,6 @@ def example_config(server: ExampleServer) -> dict:
     }
 
 
-def catalog_of(config: dict, names: set[str]) -> dict:
-    """A catalog selecting exactly these streams."""
-    catalog = TapMaxio(config=config).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in names
-    return catalog
-
-
 def serve_parents(server: ExampleServer, stream: type) -> None:
     """Serve each parent its first example, routed to the child.
 
@@ -255,7 +244,7 @@ def test_each_example_comes_out_whole_and_valid(stream, example):
         serve_parents(server, stream_type)
         server.serve(op.template, examples(op)[example])
         config = example_config(server)
-        catalog = catalog_of(config, {s.name for s in lineage(stream_type)})
+        catalog = select_only(config, {s.name for s in lineage(stream_type)})
         try:
             run = run_tap(config, catalog=catalog)
         except Exception as exc:
@@ -301,7 +290,7 @@ def test_every_stream_through_the_cli(tmp_path, legacy):
     with ExampleServer(legacy=legacy) as server:
         config = example_config(server)
         (tmp_path / "config.json").write_text(json.dumps(config))
-        (tmp_path / "catalog.json").write_text(json.dumps(catalog_of(config, set(STREAMS))))
+        (tmp_path / "catalog.json").write_text(json.dumps(select_only(config, set(STREAMS))))
         result = subprocess.run(
             [
                 sys.executable,
