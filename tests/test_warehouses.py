@@ -204,9 +204,10 @@ class Postgres:
     #: meltano.yml names the schema after the extractor's namespace.
     schema = "tap_maxio"
 
-    def __init__(self, server: dict[str, t.Any], database: str) -> None:
+    def __init__(self, server: dict[str, t.Any], database: str, *, hard_delete: bool = False):
         self.server = server
         self.database = database
+        self.hard_delete = hard_delete
 
     def env(self) -> dict[str, str]:
         return {
@@ -215,6 +216,7 @@ class Postgres:
             "TARGET_POSTGRES_USER": self.server["user"],
             "TARGET_POSTGRES_PASSWORD": "unused",  # trust auth, but the target wants one
             "TARGET_POSTGRES_DATABASE": self.database,
+            "TARGET_POSTGRES_HARD_DELETE": str(self.hard_delete).lower(),
         }
 
     def query(self, sql: str) -> list[tuple]:
@@ -240,3 +242,136 @@ def test_postgres_holds_every_record_in_its_latest_version(postgres, tmp_path):
     site_truth = sync_twice(warehouse, tmp_path)
     assert {"subscriptions", "customers", "invoices", "coupon_subcodes"} <= set(site_truth)
     assert_latest_versions(warehouse, site_truth)
+
+
+# Deletes, archives and status changes
+
+
+#: What the second run of the deletes test is about; every other table must not change.
+TOUCHED = {
+    "customers", "subscriptions", "coupons", "subscription_metadata", "payment_profiles",
+    "invoices", "invoice_events", "events",
+}  # fmt: skip
+
+
+def keys_of(warehouse: Warehouse, table: str, *, live: bool = False) -> set[tuple]:
+    """The primary keys a table holds (only rows not marked deleted, when `live`)."""
+    columns = ", ".join(f'"{k}"' for k in PRIMARY_KEYS[table])
+    where = " WHERE _sdc_deleted_at IS NULL" if live else ""
+    return set(warehouse.query(f'SELECT {columns} FROM {{schema}}."{table}"{where}'))
+
+
+def snapshot(warehouse: Warehouse) -> dict[str, set[tuple]]:
+    """Every table's rows: key, and updated_at where the table has one."""
+    out = {}
+    for table in warehouse.tables():
+        columns = ", ".join(f'"{k}"' for k in PRIMARY_KEYS[table])
+        (has_updated_at,) = warehouse.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{schema}' "
+            f"AND table_name = '{table}' AND column_name = 'updated_at'"
+        )[0]
+        if has_updated_at:
+            columns += ", updated_at"
+        out[table] = set(warehouse.query(f'SELECT {columns} FROM {{schema}}."{table}"'))
+    return out
+
+
+def delete_and_change(site: Sandbox) -> dict[str, t.Any]:
+    """The issue's edits: 3 customers and 3 more subscriptions purged, and the rest."""
+    customers = [c["id"] for c in site.records("customers")[:3]]
+    purged: dict[str, set] = {}
+    for customer in customers:
+        for collection, keys in site.delete("customers", customer).items():
+            purged.setdefault(collection, set()).update(keys)
+    alone = [s["id"] for s in site.records("subscriptions")[-3:]]
+    for subscription in alone:
+        for collection, keys in site.delete("subscriptions", subscription).items():
+            purged.setdefault(collection, set()).update(keys)
+    coupon = site.records("coupons")[0]["id"]
+    site.archive("coupons", coupon)
+    metadata = site.records("subscription_metadata")[0]["id"]
+    site.delete("subscription_metadata", metadata)
+    profile = site.records("payment_profiles")[0]["id"]
+    site.delete("payment_profiles", profile)
+    status_event = site.change_invoice_status()
+    return {
+        "purged": purged, "coupon": coupon, "metadata": metadata, "profile": profile,
+        "status_event": status_event,
+    }  # fmt: skip
+
+
+def sync_with_deletes(
+    warehouse: Warehouse, tmp_path: Path
+) -> tuple[dict[str, t.Any], dict[str, set[tuple]], dict[str, set[tuple]]]:
+    """Sync, delete and change, sync again; the edits and both runs' tables."""
+    with Sandbox(sandbox_config()) as site:
+        env = {
+            **os.environ,
+            **warehouse.env(),
+            "TAP_MAXIO_BASE_URL": site.url,
+            "TAP_MAXIO_API_KEY": API_KEY,
+            "TAP_MAXIO_SUBDOMAIN": "acme",
+            "TAP_MAXIO_EMIT_ACTIVATE_VERSION_MESSAGES": "true",
+            "TAP_MAXIO__SELECT": json.dumps(["*.*"]),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_STATE_BACKEND_URI": f"file://{tmp_path}/state",
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db",
+        }
+        result = meltano("run", "tap-maxio", warehouse.loader, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        before = snapshot(warehouse)
+        edits = delete_and_change(site)
+        result = meltano("run", "tap-maxio", warehouse.loader, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        edits["truth"] = {table: site.stream_records(table) for table in warehouse.tables()}
+        return edits, before, snapshot(warehouse)
+
+
+def assert_deletes_arrived(
+    warehouse: Warehouse, edits: dict[str, t.Any], before: dict, after: dict
+) -> None:
+    """Each delete, archive and status change is in the warehouse; nothing else changed."""
+    purged = edits["purged"]
+    for table in ("customers", "subscriptions"):
+        deleted = {(key,) for key in purged[table]}
+        assert deleted, table
+        assert deleted <= keys_of(warehouse, table), f"{table}: a tombstone is missing"
+        assert not deleted & keys_of(warehouse, table, live=True), f"{table}: not marked"
+        live = {(r["id"],) for r in edits["truth"][table]}
+        assert keys_of(warehouse, table, live=True) == live, table
+    rows = warehouse.query(
+        f'SELECT archived_at FROM {{schema}}."coupons" WHERE id = {edits["coupon"]}'
+    )
+    assert rows and rows[0][0] is not None, "the archived coupon has no archived_at"
+    assert (edits["metadata"],) not in keys_of(warehouse, "subscription_metadata", live=True)
+    assert (edits["metadata"],) in keys_of(warehouse, "subscription_metadata")
+    (status,) = warehouse.query(
+        f'SELECT event_type FROM {{schema}}."invoice_events" WHERE id = {edits["status_event"]}'
+    )
+    assert status == ("change_invoice_status",)
+    children = {c for c in purged if c not in ("customers", "subscriptions")}
+    for table in set(after) - TOUCHED - children - {"allocations", "usages"}:
+        assert after[table] == before[table], f"{table} changed"
+
+
+def test_duckdb_marks_deletes_and_archives(tmp_path):
+    warehouse = DuckDB(tmp_path / "warehouse.duckdb")
+    edits, before, after = sync_with_deletes(warehouse, tmp_path)
+    assert_deletes_arrived(warehouse, edits, before, after)
+    # target-duckdb ignores ACTIVATE_VERSION: a removed payment profile stays (README).
+    assert (edits["profile"],) in keys_of(warehouse, "payment_profiles", live=True)
+
+
+def test_postgres_marks_deletes_and_drops_removed_rows(postgres, tmp_path):
+    import psycopg
+
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**postgres, dbname="postgres", autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {database}")
+    warehouse = Postgres(postgres, database, hard_delete=True)
+    edits, before, after = sync_with_deletes(warehouse, tmp_path)
+    assert_deletes_arrived(warehouse, edits, before, after)
+    # ACTIVATE_VERSION, hard delete: the removed payment profile is gone.
+    assert (edits["profile"],) not in keys_of(warehouse, "payment_profiles")
+    live = {(r["id"],) for r in edits["truth"]["payment_profiles"]}
+    assert keys_of(warehouse, "payment_profiles") == live
