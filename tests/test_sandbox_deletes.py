@@ -80,6 +80,12 @@ def test_deleting_a_customer_takes_its_subscriptions_off_every_page(sb):
     pp = walk(sb, "/payment_profiles.json", 11, wrapped("payment_profile"))
     assert not profiles & {p["id"] for p in pp}
     assert customer not in {s["customer"]["id"] for s in sb.records("subscriptions")}
+    # Counts in envelopes leave the deleted records out too.
+    for hidden in ({}, {"with_deleted": "true"}):  # two ways through the table
+        metadata = get(sb, "/subscriptions/metadata.json", per_page=3, **hidden).json()
+        assert metadata["total_count"] == len(sb.records("subscription_metadata"))
+        assert metadata["total_pages"] == -(-metadata["total_count"] // 3)
+    assert deleted["subscription_metadata"], "the test needs a deleted subscription's metadata"
 
 
 def test_deletions_log_events_that_filter_and_since_id_find(sb):
