@@ -275,3 +275,17 @@ def test_credit_notes_filter_on_the_updated_at_they_do_not_show(sb):
     assert {n["uid"] for n in updated.json()["credit_notes"]} == touched
     created = get(sb, "/credit_notes.json", per_page=200, **window).json()["credit_notes"]
     assert len(created) == 1 and created[0]["uid"] in touched
+
+
+def test_new_child_records_go_to_live_parents_only(sb):
+    subs = [s["id"] for s in sb.records("subscriptions")]
+    for sub in subs[:-2]:
+        sb.delete("subscriptions", sub)
+    live = set(subs[-2:])
+    before = sb.snapshot()
+    sb.mutate(updates=0, creates=20, collection="subscription_notes")
+    path = sb.crowd("subscription_notes", 3)
+    new = sb.changed_since(before)["subscription_notes"]
+    notes = [n for n in sb.records("subscription_notes") if n["id"] in new]
+    assert len(notes) >= 3 and {n["subscription_id"] for n in notes} <= live
+    assert int(path.split("/")[2]) in live
