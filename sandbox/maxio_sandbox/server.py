@@ -309,9 +309,9 @@ class Sandbox:
 
         By default with every optional array and include; `flags=()` gives the shape of
         a list request without flags. Coupon subcodes, served as bare strings, come as
-        {"coupon_id", "code"}. Records lists hide unless asked come too, as a client
-        asking for them reads them: soft-deleted metadata (with deleted_at), archived
-        catalog items, change_invoice_status invoice events.
+        {"coupon_id", "code"}. Records that lists show only when asked come too, as a
+        client asking for them reads them: soft-deleted metadata (with deleted_at),
+        archived catalog items, change_invoice_status invoice events.
         """
         spec = self.specs[collection]
         wanted = frozenset((*spec.flags, *spec.includes) if flags is None else flags)
