@@ -42,8 +42,9 @@ class SubscriptionGroups(ChildFactory):
         self._members: set[int] = set()
 
     def eligible(self, parent_row: int) -> bool:
-        """Subscriptions in no group yet."""
-        return parent_row not in self._members
+        """Subscriptions in no group yet (nor deleted)."""
+        deleted = self.ds.table("subscriptions").is_deleted(parent_row)
+        return parent_row not in self._members and not deleted
 
     def next_pk(self, rng: random.Random) -> int:
         """The uid number of the next group (uids do not follow creation order)."""
@@ -99,8 +100,10 @@ class SubscriptionGroups(ChildFactory):
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """A ListSubscriptionGroupsItem per the spec; balances when included."""
         subs = self.ds.factory("subscriptions", Subscriptions)
-        members = self.members(row)
-        rows = [subs.table.row_of(m) for m in members]
+        # A deleted subscription has left its group (a deleted primary takes it along).
+        rows = [subs.table.row_of(m, deleted=True) for m in self.members(row)]
+        rows = [r for r in rows if not subs.table.is_deleted(r)]
+        members = [subs.table.pk[r] for r in rows]
         primary = rows[0]
         customers = {subs.table.cols["customer_id"][r] for r in rows}
         record: Record = {
@@ -367,7 +370,7 @@ class Metadata(ChildFactory):
     The rows show no updated_at, yet the list filters on it: it lives in a column only.
     """
 
-    columns = ("resource_id", "metafield_id", "created_at", "updated_at")
+    columns = ("resource_id", "metafield_id", "created_at", "updated_at", "deleted_at")
     parent_column = "resource_id"
     metafields: ClassVar[str]
     churns = True
@@ -391,6 +394,16 @@ class Metadata(ChildFactory):
             "created_at": created,
             "updated_at": later(rng, created, horizon),
         }
+
+    def soft_delete(self, row: int, now: int) -> None:
+        """Set deleted_at (and the kept updated_at) to now: listed only with_deleted=true."""
+        if self.get(row, "deleted_at") is not None:
+            raise ValueError(f"{self.name} {self.key(row)} is deleted already")
+        self.table.update(row, {"deleted_at": now, "updated_at": now})
+
+    def editable(self, row: int) -> bool:
+        """Not a deleted value."""
+        return self.get(row, "deleted_at") is None
 
     def value(self, row: int, rng: random.Random) -> str:
         """A value that suits the field's input type."""
@@ -425,7 +438,7 @@ class Metadata(ChildFactory):
             "value": self.value(row, self.rng(row)),
             "resource_id": self.table.cols["resource_id"][row],
             "name": name,
-            "deleted_at": None,
+            "deleted_at": self.ts(row, "deleted_at"),
             "metafield_id": metafield_id,
         }
 

@@ -415,6 +415,8 @@ def _included_coupon(index: int) -> Record:
 INVOICE_STATUSES = ("draft", "open", "paid", "pending", "voided", "canceled", "processing")
 _STATUS = enum_rank(INVOICE_STATUSES)
 _STATUS_NAME = {v: k for k, v in _STATUS.items()}
+STATUS_CHANGES = {"draft": "open", "pending": "open", "open": "processing", "processing": "paid"}
+"""The status change_invoice_status events move an invoice to, from each status."""
 INVOICE_FLAGS = (
     "line_items",
     "discounts",
@@ -515,6 +517,18 @@ class Invoices(Factory):
         """The invoice's status, e.g. paid."""
         return _STATUS_NAME[self.table.cols["status"][row]]
 
+    def change_status(self, row: int, now: int) -> tuple[str, str]:
+        """Move an invoice to its next status (open to processing...); (from, to)."""
+        old = self.status(row)
+        new = STATUS_CHANGES.get(old)
+        if new is None:
+            raise ValueError(f"an invoice {old} has no status to change to")
+        values: Row = {"status": _STATUS[new], "updated_at": now}
+        if new == "paid":
+            values.update(paid_date=self.ds.clock.local_date(now).toordinal(), due_amount=0)
+        self.table.update(row, values)
+        return old, new
+
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """An Invoice per the spec, without id; sub-arrays only when flagged."""
         ds = self.ds
@@ -526,7 +540,8 @@ class Invoices(Factory):
         remittance = bool(t.cols["remittance"][row])
         customers = ds.factory("customers", Customers)
         customer_id = t.cols["customer_id"][row]
-        p = customers.profile(customers.table.row_of(customer_id))
+        # An invoice outlives a deleted customer, and shows it as it was.
+        p = customers.profile(customers.table.row_of(customer_id, deleted=True))
         products = ds.factory("products", Products)
         product_row = products.table.row_of(t.cols["product_id"][row])
         family = ds.factories["product_families"]
@@ -891,7 +906,7 @@ class CreditNotes(Factory):
         rng = self.rng(row)
         customers = self.ds.factory("customers", Customers)
         customer_id = t.cols["customer_id"][row]
-        p = customers.profile(customers.table.row_of(customer_id))
+        p = customers.profile(customers.table.row_of(customer_id, deleted=True))
         total = t.cols["total_amount"][row]
         applied = self.get(row, "applied_date") is not None
         address = {
@@ -992,11 +1007,14 @@ class CreditNotes(Factory):
         return record
 
 
-_EVENT_KEYS = (
+EVENT_KEYS = (
     "signup_success", "payment_success", "renewal_success", "subscription_state_change",
     "billing_date_change", "customer_update", "invoice_issued",
+    "subscription_deletion", "customer_delete",
 )  # fmt: skip
+"""Keys of the events the site makes, stored by index; deletions are only ever logged."""
 _EVENT_WEIGHTS = (10, 35, 30, 10, 5, 5, 5)
+_DELETIONS = frozenset(EVENT_KEYS[len(_EVENT_WEIGHTS) :])
 _STATE_CHANGES = (("active", "past_due"), ("past_due", "active"), ("trialing", "active"))
 
 
@@ -1017,18 +1035,38 @@ class Events(Factory):
             "customer_id": subs.cols["customer_id"][sub],
             "product_id": subs.cols["product_id"][sub],
             "created_at": created,
-            "kind": rng.choices(range(len(_EVENT_KEYS)), _EVENT_WEIGHTS)[0],
+            "kind": rng.choices(range(len(_EVENT_WEIGHTS)), _EVENT_WEIGHTS)[0],
         }
+
+    def log_deletion(
+        self, key: str, rng: random.Random, now: int, customer_id: int, subscription_id: int | None
+    ) -> int:
+        """Append a subscription_deletion or customer_delete event; returns its row."""
+        return self.table.append(
+            {
+                "pk": self.next_pk(rng),
+                "subscription_id": subscription_id,
+                "customer_id": customer_id,
+                "created_at": now,
+                "kind": EVENT_KEYS.index(key),
+            }
+        )
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """An Event per the spec, with event_specific_data for its key."""
         t = self.table
         rng = self.rng(row)
-        key = _EVENT_KEYS[t.cols["kind"][row]]
-        sub_id = t.cols["subscription_id"][row]
-        data: Record | None = None
+        key = EVENT_KEYS[t.cols["kind"][row]]
+        sub_id = self.get(row, "subscription_id")
+        data: Record | None = None  # deletions have none, per the spec
         message = f"{key.replace('_', ' ').capitalize()} for subscription {sub_id}"
-        if key in ("payment_success", "renewal_success"):
+        if key in _DELETIONS:
+            message = (
+                f"Subscription {sub_id} deleted"
+                if sub_id is not None
+                else f"Customer {t.cols['customer_id'][row]} deleted"
+            )
+        elif key in ("payment_success", "renewal_success"):
             data = {
                 "product_id": t.cols["product_id"][row],
                 "account_transaction_id": t.pk[row] + 7,

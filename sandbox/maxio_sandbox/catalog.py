@@ -49,7 +49,10 @@ class ProductFamilies(Factory):
 class Products(Factory):
     """Products, each in a family; subscriptions and invoices embed them."""
 
-    columns = ("family_id", "created_at", "updated_at", "price_in_cents", "interval", "trial_days")
+    columns = (
+        "family_id", "created_at", "updated_at", "price_in_cents", "interval", "trial_days",
+        "archived_at",
+    )  # fmt: skip
     first_pk = 6_300_000
     catalog = True
 
@@ -97,7 +100,7 @@ class Products(Factory):
             "trial_price_in_cents": 0 if trial else None,
             "trial_interval": trial,
             "trial_interval_unit": "day" if trial else None,
-            "archived_at": None,
+            "archived_at": self.ts(row, "archived_at"),
             "require_credit_card": True,
             "return_params": "",
             "taxable": row % 2 == 0,
@@ -149,7 +152,7 @@ class Products(Factory):
 class Coupons(Factory):
     """Coupons of a product family: percentages or amounts off."""
 
-    columns = ("family_id", "created_at", "updated_at", "percent")
+    columns = ("family_id", "created_at", "updated_at", "percent", "archived_at")
     first_pk = 120_000
     catalog = True
 
@@ -192,7 +195,7 @@ class Coupons(Factory):
             "duration_interval_unit": None,
             "duration_interval_span": None,
             "allow_negative_balance": False,
-            "archived_at": None,
+            "archived_at": self.ts(row, "archived_at"),
             "conversion_limit": None,
             "stackable": True,
             "compounding_strategy": "compound",
@@ -259,7 +262,7 @@ class CouponSubcodes(ChildFactory):
 class Offers(Factory):
     """Offers: a product with preset components and discounts."""
 
-    columns = ("product_id", "created_at", "updated_at")
+    columns = ("product_id", "created_at", "updated_at", "archived_at")
     first_pk = 239
     catalog = True
 
@@ -291,7 +294,7 @@ class Offers(Factory):
             "description": "",
             "created_at": self.ts(row, "created_at"),
             "updated_at": self.ts(row, "updated_at"),
-            "archived_at": None,
+            "archived_at": self.ts(row, "archived_at"),
             "offer_items": [],
             "offer_discounts": [],
             "product_family_name": nth_name(FAMILY_NAMES, family_row),

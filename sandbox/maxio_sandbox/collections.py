@@ -21,6 +21,7 @@ from .accounts import (
 )
 from .billing import (
     CREDIT_NOTE_FLAGS,
+    EVENT_KEYS,
     INVOICE_FLAGS,
     CreditNotes,
     Customers,
@@ -31,9 +32,10 @@ from .billing import (
 )
 from .catalog import Coupons, CouponSubcodes, Offers, ProductFamilies, Products, ReasonCodes
 from .clock import SiteClock, first_second_from, last_second_until, parse_date
-from .invoicing import PROFORMA_FLAGS, InvoiceEvents, ProformaInvoices
+from .invoicing import INVOICE_EVENT_TYPES, PROFORMA_FLAGS, InvoiceEvents, ProformaInvoices
 from .legacy import LegacyInvoices, Statements, Transactions
 from .pricing import ComponentPricePoints, Components, ProductPricePoints
+from .table import NULL
 from .usage import Allocations, SubscriptionComponents, Usages
 
 if TYPE_CHECKING:
@@ -41,11 +43,23 @@ if TYPE_CHECKING:
 
     from .config import Invoicing
     from .data import Factory
-    from .table import Scope, Table
+    from .table import Only, Scope, Table
 
 MAX_PER_PAGE = 200
 PageInfo = Literal["counts", "meta", "meta_pages", "pages"] | None
 BASIC_DATE_FIELDS = {"created_at": "created_at", "updated_at": "updated_at"}
+TRUE = ("true", "1")
+
+
+@dataclass(frozen=True)
+class Kinds:
+    """A list filtered by type: `param` names some of `names`, stored by index in `column`."""
+
+    param: str
+    names: tuple[str, ...]
+    column: str = "kind"
+    opt_in: Mapping[str, str] = field(default_factory=dict)
+    """Types listed only when a flag parameter is true: name -> parameter."""
 
 
 class QueryError(ValueError):
@@ -105,6 +119,11 @@ class CollectionSpec:
     """Records are served as this one field's bare values: {"codes": ["A1", ...]}."""
     page_info: PageInfo = None
     """Paging fields around the records (see `envelope`)."""
+    hidden: tuple[str, str] | None = None
+    """(column, parameter): rows with a value in the column (archived_at, deleted_at)
+    are listed only when the parameter is true."""
+    kinds: Kinds | None = None
+    """A filter by type (event key)."""
 
     @property
     def parameterised(self) -> bool:
@@ -158,12 +177,17 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     CollectionSpec(
         "products", "/products.json", Products, wrapper="product", count=8,
         date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at",
+        hidden=("archived_at", "include_archived"),
     ),
     CollectionSpec(
         "coupons", "/coupons.json", Coupons, wrapper="coupon", count=5, per_page=30,
         date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at", filter_style="filter",
+        hidden=("archived_at", "filter[include_archived]"),
     ),
-    CollectionSpec("offers", "/offers.json", Offers, records_key="offers", count=3),
+    CollectionSpec(
+        "offers", "/offers.json", Offers, records_key="offers", count=3,
+        hidden=("archived_at", "include_archived"),
+    ),
     CollectionSpec(
         "reason_codes", "/reason_codes.json", ReasonCodes, wrapper="reason_code", count=4
     ),
@@ -193,7 +217,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         # since_id inclusive; newest first unless direction=asc.
         "events", "/events.json", Events, wrapper="event", count=400,
         date_fields={"created_at": "created_at"}, default_date_field="created_at",
-        default_direction="desc", since_id="inclusive",
+        default_direction="desc", since_id="inclusive", kinds=Kinds("filter", EVENT_KEYS),
     ),
     CollectionSpec(
         "invoices", "/invoices.json", Invoices, records_key="invoices", count=250,
@@ -246,7 +270,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     CollectionSpec(
         "components", "/components.json", Components, wrapper="component", count=12,
         date_fields=BASIC_DATE_FIELDS, default_date_field="updated_at", direction=False,
-        flags=("include_features",),
+        flags=("include_features",), hidden=("archived_at", "include_archived"),
     ),
     CollectionSpec(
         # Every component's default price point, then alternatives and custom prices.
@@ -318,6 +342,10 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         "invoice_events", "/invoices/events.json", InvoiceEvents, records_key="events",
         count=60, invoicing="relationship", per_page=100, since_id="exclusive",
         direction=False, page_info="pages",
+        kinds=Kinds(
+            "event_types", INVOICE_EVENT_TYPES,
+            opt_in={"change_invoice_status": "with_change_invoice_status"},
+        ),
     ),
     CollectionSpec(
         "subscription_metafields", "/subscriptions/metafields.json", SubscriptionMetafields,
@@ -327,7 +355,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         # Filtered on an updated_at the rows do not show.
         "subscription_metadata", "/subscriptions/metadata.json", SubscriptionMetadata,
         records_key="metadata", count=60, page_info="counts", date_fields=BASIC_DATE_FIELDS,
-        default_date_field="updated_at",
+        default_date_field="updated_at", hidden=("deleted_at", "with_deleted"),
     ),
     CollectionSpec(
         "customer_metafields", "/customers/metafields.json", CustomerMetafields,
@@ -336,7 +364,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     CollectionSpec(
         "customer_metadata", "/customers/metadata.json", CustomerMetadata,
         records_key="metadata", count=60, page_info="counts", date_fields=BASIC_DATE_FIELDS,
-        default_date_field="updated_at",
+        default_date_field="updated_at", hidden=("deleted_at", "with_deleted"),
     ),
 )  # fmt: skip
 
@@ -357,6 +385,8 @@ class Plan:
     page: int
     limit: int
     flags: frozenset[str]
+    only: Only | None = None
+    """Rows kept by value (not archived, of some types), after the other filters."""
 
     @property
     def offset(self) -> int:
@@ -390,23 +420,50 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
         if low is not None and spec.since_id == "exclusive":
             low += 1
         bounds = (low, _int(max_id, "max_id"))
-    flags = {f for f in spec.flags if (last(f) or "").lower() in ("true", "1")}
+    flags = {f for f in spec.flags if (last(f) or "").lower() in TRUE}
     for value in [*params.get("include[]", ()), *params.get("include", ())]:
         flags.update(v for v in value.split(",") if v in spec.includes)
-    return Plan(order, descending, where, bounds, page, per_page, frozenset(flags))
+    only = _only(spec, params, last)
+    return Plan(order, descending, where, bounds, page, per_page, frozenset(flags), only)
+
+
+def _only(
+    spec: CollectionSpec, params: Mapping[str, Sequence[str]], last: Callable[[str], str | None]
+) -> Only | None:
+    """The rows a list shows by value: unarchived ones, or those of the types asked for."""
+    if spec.hidden is not None:
+        column, flag = spec.hidden
+        return None if (last(flag) or "").lower() in TRUE else (column, frozenset({NULL}))
+    kinds = spec.kinds
+    if kinds is None:
+        return None
+    # `filter=a,b` or `filter[]=a&filter[]=b`, as the spec's arrays in a query go.
+    asked = {
+        name
+        for value in [*params.get(kinds.param, ()), *params.get(f"{kinds.param}[]", ())]
+        for name in value.split(",")
+        if name
+    }
+    wanted = {i for i, name in enumerate(kinds.names) if not asked or name in asked}
+    for name, flag in kinds.opt_in.items():
+        if (last(flag) or "").lower() not in TRUE:
+            wanted.discard(kinds.names.index(name))
+    return None if len(wanted) == len(kinds.names) else (kinds.column, frozenset(wanted))
 
 
 def run(table: Table, p: Plan, scope: Scope | None = None) -> list[int]:
     """The rows of one page (of one parent's records, with a scope)."""
     return table.select(
         p.order, p.descending, where=p.where, bounds=p.bounds, offset=p.offset, limit=p.limit,
-        scope=scope,
+        scope=scope, only=p.only,
     )  # fmt: skip
 
 
 def total(table: Table, p: Plan, scope: Scope | None = None) -> int:
     """The rows of every page, for envelopes that count them."""
-    return table.count(p.order, p.descending, where=p.where, bounds=p.bounds, scope=scope)
+    return table.count(
+        p.order, p.descending, where=p.where, bounds=p.bounds, scope=scope, only=p.only
+    )
 
 
 def path_pattern(path: str) -> re.Pattern[str]:

@@ -137,6 +137,10 @@ class Factory:
         """The column changes of an edit (may also set rendered overrides in `extra`)."""
         return {}
 
+    def editable(self, row: int) -> bool:
+        """Whether mutations may edit a record (a soft-deleted one stays as it is)."""
+        return True
+
     def set_extra(self, row: int, **fields: Any) -> None:
         """Override rendered fields of a record (text that has no column)."""
         self.table.extra.setdefault(row, {}).update(fields)
@@ -282,7 +286,7 @@ class ChildFactory(Factory):
         n = bisect_right(table.cols["created_at"], created)
         for _ in range(50 if n else 0):
             p = rng.randrange(n)
-            if self.eligible(p):
+            if self.eligible(p) and not table.is_deleted(p):
                 return p
         return None
 
@@ -351,10 +355,23 @@ class Dataset:
         return factory
 
     def pick(self, name: str, created: int, rng: random.Random) -> int:
-        """A random row of a collection created no later than `created`."""
+        """A random row of a collection created no later than `created`, not deleted.
+
+        LookupError when every such row is deleted.
+        """
         table = self.table(name)
         n = bisect_right(table.cols["created_at"], created)
-        return rng.randrange(n) if n else 0
+        row = rng.randrange(n) if n else 0
+        # Redraw over deleted rows: with none deleted, the draws (and the seeded data)
+        # are what they were before deletes existed.
+        for _ in range(50):
+            if not table.is_deleted(row):
+                return row
+            row = rng.randrange(max(n, 1))
+        live = [r for r in table.live_rows() if r < max(n, 1)]
+        if not live:
+            raise LookupError(f"every row of {name} is deleted")
+        return rng.choice(live)
 
     @staticmethod
     def now() -> int:

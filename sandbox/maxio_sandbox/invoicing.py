@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from .billing import INVOICE_FLAGS, Customers, Invoices, baseline_line_item
+from .billing import INVOICE_FLAGS, INVOICE_STATUSES, Customers, Invoices, baseline_line_item
 from .catalog import Products
 from .data import SITE_ID, ChildFactory, Factory, Record, Row
 from .pools import FAMILY_NAMES, UID_SPACE, encode_uid, money, nth_name, scramble
@@ -40,7 +40,7 @@ class InvoiceEvents(Factory):
     The embedded invoice is rendered as it is now, not as it was at the event.
     """
 
-    columns = ("invoice_id", "created_at", "kind")
+    columns = ("invoice_id", "created_at", "kind", "from_status", "to_status")
     first_pk = 80
     churns = True
 
@@ -64,6 +64,21 @@ class InvoiceEvents(Factory):
             "created_at": created,
             "kind": rng.choice(kinds),
         }
+
+    def log_status_change(self, invoice_row: int, change: tuple[str, str], now: int) -> int:
+        """Append a change_invoice_status event (from, to) of an invoice; returns its id."""
+        invoices = self.ds.table("invoices")
+        row = self.table.append(
+            {
+                "pk": self.next_pk(self.ds.mutation_rng),
+                "invoice_id": invoices.pk[invoice_row],
+                "created_at": now,
+                "kind": STATUS_CHANGE,
+                "from_status": INVOICE_STATUSES.index(change[0]),
+                "to_status": INVOICE_STATUSES.index(change[1]),
+            }
+        )
+        return self.table.pk[row]
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """An InvoiceEvent per the spec: id, type, data, timestamp and the whole invoice."""
@@ -128,11 +143,13 @@ class InvoiceEvents(Factory):
                 "applied_credit_notes": [],
             }
         if kind == STATUS_CHANGE:
+            old, new = self.get(row, "from_status"), self.get(row, "to_status")
             return {
                 "gateway_trans_id": f"{rng.getrandbits(40):010x}",
                 "amount": money(total),
-                "from_status": "open",
-                "to_status": "processing",
+                # Seeded events (no stored statuses) took an open invoice to processing.
+                "from_status": "open" if old is None else INVOICE_STATUSES[old],
+                "to_status": "processing" if new is None else INVOICE_STATUSES[new],
                 "consolidation_level": "none",
             }
         return {

@@ -67,8 +67,9 @@ class Statements(Factory):
         ds = self.ds
         subs = ds.table("subscriptions")
         customers = ds.factory("customers", Customers)
-        sub_row = subs.row_of(self.table.cols["subscription_id"][row])
-        p = customers.profile(customers.table.row_of(subs.cols["customer_id"][sub_row]))
+        sub_row = subs.row_of(self.table.cols["subscription_id"][row], deleted=True)
+        customer_row = customers.table.row_of(subs.cols["customer_id"][sub_row], deleted=True)
+        p = customers.profile(customer_row)
         record: Record = {
             "id": self.table.pk[row],
             "closed_at": self.ts(row, "closed_at"),
@@ -130,7 +131,7 @@ class Transactions(Factory):
         ds = self.ds
         statements, subs = ds.table("statements"), ds.table("subscriptions")
         st = ds.pick("statements", created, rng)
-        sub = subs.row_of(statements.cols["subscription_id"][st])
+        sub = subs.row_of(statements.cols["subscription_id"][st], deleted=True)
         return {
             "pk": pk,
             "statement_id": statements.pk[st],
@@ -224,7 +225,7 @@ class LegacyInvoices(Factory):
         ds = self.ds
         statements, subs = ds.table("statements"), ds.table("subscriptions")
         st = ds.pick("statements", created, rng)
-        sub = subs.row_of(statements.cols["subscription_id"][st])
+        sub = subs.row_of(statements.cols["subscription_id"][st], deleted=True)
         state = rng.choices(range(3), (80, 15, 5))[0]
         paid_at = later(rng, created, horizon) if _LEGACY_STATES[state] == "paid" else None
         return {

@@ -43,7 +43,10 @@ class Components(Factory):
 
     # The spec's own example of the list has no updated_at.
     sometimes_missing = ("updated_at",)
-    columns = ("family_id", "created_at", "updated_at", "kind", "scheme", "unit_price", "taxable")
+    columns = (
+        "family_id", "created_at", "updated_at", "kind", "scheme", "unit_price", "taxable",
+        "archived_at",
+    )  # fmt: skip
     first_pk = 399_850
     catalog = True
 
@@ -130,7 +133,7 @@ class Components(Factory):
             "product_family_handle": slug(family),
             "price_per_unit_in_cents": None,
             "kind": COMPONENT_KINDS[kind],
-            "archived": False,
+            "archived": self.get(row, "archived_at") is not None,
             "description": f"{name}, billed per {unit}" if kind != ON_OFF else name,
             "default_price_point_id": price_point,
             "overage_prices": self.brackets(row, price_point, unit_cents * 3 // 2)
@@ -147,7 +150,7 @@ class Components(Factory):
             "downgrade_credit": None if metered else "none",
             "created_at": self.ts(row, "created_at"),
             "updated_at": self.ts(row, "updated_at"),
-            "archived_at": None,
+            "archived_at": self.ts(row, "archived_at"),
             "hide_date_range_on_invoice": False,
             "allow_fractional_quantities": False,
             "item_category": "Business Software",

@@ -33,6 +33,7 @@ from .collections import (
 )
 from .config import SandboxConfig
 from .data import ChildFactory, Dataset, Record, render_site
+from .deletes import archive, change_invoice_status, delete
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -225,6 +226,42 @@ class Sandbox:
         with self._data_lock:
             return self._mutate(updates, creates, collection)
 
+    def delete(self, collection: str, key: Key) -> dict[str, set[Key]]:
+        """Delete a record at the server's now; returns the keys deleted per collection.
+
+        Customers, subscriptions and payment profiles vanish from lists and counts with
+        what belongs to them (a customer's subscriptions and payment profiles, the
+        records of a subscription's child lists); each deleted subscription, then the
+        customer, logs a subscription_deletion or customer_delete event. Metadata is
+        soft-deleted: it gets a deleted_at, and lists show it only with_deleted=true.
+        ValueError for what Maxio does not delete; KeyError for an unknown record.
+        """
+        with self._data_lock:
+            row = self._row(collection, key)
+            return delete(self.data, collection, row, self.data.now())
+
+    def archive(self, collection: str, key: Key) -> None:
+        """Archive a catalog item at the server's now (its archived_at and updated_at).
+
+        Coupons, products, components, offers and price points; lists with an
+        include-archived parameter leave it out unless asked.
+        """
+        with self._data_lock:
+            archive(self.data, collection, self._row(collection, key), self.data.now())
+
+    def change_invoice_status(self, uid: str | None = None) -> int:
+        """Move an invoice (or a random one) to its next status, logging an event.
+
+        Open goes to processing, processing to paid, draft and pending to open; the
+        change_invoice_status event on /invoices/events.json shows only with
+        with_change_invoice_status=true. Returns the event's id.
+        """
+        if self.config.invoicing != "relationship":
+            raise ValueError("invoice events exist on relationship-invoicing sites only")
+        with self._data_lock:
+            row = None if uid is None else self._row("invoices", uid)
+            return change_invoice_status(self.data, row, self.data.now())
+
     def crowd(self, collection: str, count: int, path: str | None = None) -> str:
         """Give one parent `count` new records, a second apart; return their list's path.
 
@@ -252,7 +289,7 @@ class Sandbox:
             stamps: dict[str, dict[Key, int]] = {}
             for name, f in self.data.factories.items():
                 col = f.table.cols["updated_at" if "updated_at" in f.table.cols else "created_at"]
-                stamps[name] = {f.key(r): col[r] for r in range(len(f.table))}
+                stamps[name] = {f.key(r): col[r] for r in f.table.live_rows()}
                 keys[name] = frozenset(stamps[name])
             seqs = {name: f.table.seq for name, f in self.data.factories.items()}
         return Snapshot(keys, stamps, seqs)
@@ -264,21 +301,23 @@ class Sandbox:
             for name, f in self.data.factories.items():
                 since = snapshot.seqs.get(name, 0)
                 seq = f.table.cols["_seq"]
-                out[name] = {f.key(r) for r in range(len(f.table)) if seq[r] > since}
+                out[name] = {f.key(r) for r in f.table.live_rows() if seq[r] > since}
             return out
 
     def records(self, collection: str, flags: Iterable[str] | None = None) -> list[Record]:
-        """Current records as served, in creation order.
+        """Current records as served, in creation order; deleted ones are gone.
 
         By default with every optional array and include; `flags=()` gives the shape of
         a list request without flags. Coupon subcodes, served as bare strings, come as
-        {"coupon_id", "code"}.
+        {"coupon_id", "code"}. Records that lists show only when asked come too, as a
+        client asking for them reads them: soft-deleted metadata (with deleted_at),
+        archived catalog items, change_invoice_status invoice events.
         """
         spec = self.specs[collection]
         wanted = frozenset((*spec.flags, *spec.includes) if flags is None else flags)
         with self._data_lock:
             f = self.data.factories[collection]
-            return [f.render(r, wanted) for r in range(len(f.table))]
+            return [f.render(r, wanted) for r in f.table.live_rows()]
 
     def stream_records(self, stream: str) -> list[Record]:
         """The records behind one of the tap's streams, as a warehouse should hold them.
@@ -305,8 +344,25 @@ class Sandbox:
             row = 0
             if record is not None:
                 key = self.key(collection, record)
-                row = next(r for r in range(len(f.table)) if f.key(r) == key)
+                row = next(r for r in f.table.live_rows() if f.key(r) == key)
             return spec.path.format(**f.path_params(row))
+
+    def _row(self, collection: str, key: Key) -> int:
+        """The row of a live record (KeyError if none)."""
+        if collection not in self.specs:
+            raise ValueError(f"this site has no collection {collection!r}")
+        f = self.data.factories[collection]
+        if isinstance(key, int):  # most keys are the primary key itself: no scan
+            try:
+                row = f.table.row_of(key)
+            except KeyError:
+                row = -1
+            if row >= 0 and f.key(row) == key:
+                return row
+        for row in f.table.live_rows():
+            if f.key(row) == key:
+                return row
+        raise KeyError(f"{collection} has no record {key!r}")
 
     def key(self, collection: str, record: Record) -> Key:
         """The primary key of a record: id, uid, code or several fields, per collection."""
@@ -430,10 +486,12 @@ class Sandbox:
         for name in names:
             f = factories[name]
             keys = touched[name] = set()
+            live = f.table.live_rows()
             if "updated_at" in f.table.cols:
-                for row in rng.sample(range(len(f.table)), min(updates, len(f.table))):
-                    f.change(row, rng, now)
-                    keys.add(f.key(row))
+                for row in rng.sample(live, min(updates, len(live))):
+                    if f.editable(row):
+                        f.change(row, rng, now)
+                        keys.add(f.key(row))
             for _ in range(creates):
                 created = f.create(rng, now)
                 if created is not None:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 NULL = -(2**63)
 """Stored for a missing value (a null timestamp, no coupon...)."""
@@ -23,6 +23,8 @@ Key = tuple[int, ...]
 RowRange = tuple[int | None, int | None]
 Scope = tuple[str, int]
 """(column, value): the rows of one parent record."""
+Only = tuple[str, frozenset[int]]
+"""(column, values): the rows whose column holds one of the values (NULL: no value)."""
 
 
 def _probe(*parts: int) -> Key:
@@ -52,7 +54,7 @@ class SortedIndex:
                 return (1, 0, pk[r]) if v == NULL else (0, v, pk[r])
 
         self.key = key
-        self.rows = array("q", sorted(range(len(table)), key=key))
+        self.rows = array("q", sorted(table.live_rows(), key=key))
 
     def span(self, lo: int | None, hi: int | None) -> tuple[int, int]:
         """Positions [a, b) of the rows whose non-null value lies in [lo, hi]."""
@@ -94,28 +96,54 @@ class Table:
         self.seq = 0  # change counter; a row's _seq is the value at its last change
         self._pk_ascending = pk_ascending
         self._pk_rows: dict[int, int] | None = None
+        # Deleted rows keep their values (what references them still renders) but leave
+        # every index, so lists, counts and pages skip them.
+        self._deleted: set[int] = set()
         self._indexes: dict[tuple[str, bool], SortedIndex] = {}
         self._cache: OrderedDict[tuple[Any, ...], array[int]] = OrderedDict()
 
     def __len__(self) -> int:
-        """The number of rows."""
+        """The number of rows, deleted ones included: the next row's position."""
         return len(self.pk)
+
+    def live_rows(self) -> Sequence[int]:
+        """The rows not deleted, in row order."""
+        if not self._deleted:
+            return range(len(self.pk))
+        return [r for r in range(len(self.pk)) if r not in self._deleted]
+
+    def is_deleted(self, row: int) -> bool:
+        """Whether a row was deleted."""
+        return row in self._deleted
+
+    def delete(self, row: int) -> None:
+        """Take a row out of every index and list; its values stay for references."""
+        if row in self._deleted:
+            raise KeyError(f"row {row} is already deleted")
+        for ix in self._indexes.values():
+            ix.remove(row)
+        self._deleted.add(row)
+        self.seq += 1
+        self.version += 1
 
     def get(self, row: int, column: str) -> int | None:
         """A value, None for NULL."""
         v = self.cols[column][row]
         return None if v == NULL else v
 
-    def row_of(self, pk: int) -> int:
-        """The row holding a primary key (KeyError if none)."""
+    def row_of(self, pk: int, *, deleted: bool = False) -> int:
+        """The row holding a primary key (KeyError if none, or deleted unless `deleted`)."""
         if self._pk_ascending:
             i = bisect_left(self.pk, pk)
-            if i < len(self.pk) and self.pk[i] == pk:
-                return i
+            if i >= len(self.pk) or self.pk[i] != pk:
+                raise KeyError(pk)
+        else:
+            if self._pk_rows is None:
+                self._pk_rows = {v: r for r, v in enumerate(self.pk)}
+            i = self._pk_rows[pk]
+        if not deleted and i in self._deleted:
             raise KeyError(pk)
-        if self._pk_rows is None:
-            self._pk_rows = {v: r for r, v in enumerate(self.pk)}
-        return self._pk_rows[pk]
+        return i
 
     def append(self, values: Mapping[str, int | None]) -> int:
         """Add a row; columns not given are NULL."""
@@ -136,6 +164,8 @@ class Table:
 
     def update(self, row: int, values: Mapping[str, int | None]) -> None:
         """Change columns of a row, keeping every built index in order."""
+        if row in self._deleted:
+            raise KeyError(f"row {row} is deleted")
         touched = [ix for (c, _), ix in self._indexes.items() if c in values]
         for ix in touched:
             ix.remove(row)
@@ -164,31 +194,29 @@ class Table:
         offset: int,
         limit: int,
         scope: Scope | None = None,
+        only: Only | None = None,
     ) -> list[int]:
         """One page of rows ordered by `order`, optionally only `where` within bounds.
 
-        `scope` (column, value) keeps only the rows of one parent record.
+        `scope` (column, value) keeps only the rows of one parent record, `only` those
+        with one of some values in a column (not archived, of some event types).
         """
         if scope is not None:
-            return self._scoped(order, descending, where, bounds, scope)[offset : offset + limit]
+            rows = self._scoped(order, descending, where, bounds, scope, only=only)
+            return rows[offset : offset + limit]
         ordered = self.index(order, descending)
+        if only is not None:
+            return self._result(order, descending, where, bounds, only)[
+                offset : offset + limit
+            ].tolist()
         if where is None:
             return ordered.rows[offset : offset + limit].tolist()
         if where == order:
             a, b = ordered.span(*bounds)
             return ordered.rows[min(a + offset, b) : min(a + offset + limit, b)].tolist()
-        # Filtered on one column, sorted on another: compute the whole result once per
-        # version of the table, so that paging through it costs a slice per request.
-        cache_key = (self.version, order, descending, where, bounds)
-        hit = self._cache.get(cache_key)
-        if hit is None:
-            hit = self._filter_sorted(ordered, where, bounds)
-            self._cache[cache_key] = hit
-            if len(self._cache) > 8:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(cache_key)
-        return hit[offset : offset + limit].tolist()
+        return self._result(order, descending, where, bounds, None)[
+            offset : offset + limit
+        ].tolist()
 
     def count(
         self,
@@ -198,17 +226,47 @@ class Table:
         where: str | None,
         bounds: RowRange,
         scope: Scope | None = None,
+        only: Only | None = None,
     ) -> int:
         """How many rows select() pages through, for envelopes that carry a total."""
         if scope is not None:
-            return len(self._scoped(order, descending, where, bounds, scope))
+            return len(self._scoped(order, descending, where, bounds, scope, only=only))
+        if only is not None:
+            return len(self._result(order, descending, where, bounds, only))
         if where is None:
-            return len(self)
+            return len(self.pk) - len(self._deleted)
         a, b = self.index(where).span(*bounds)
         return b - a
 
+    def _result(
+        self, order: str, descending: bool, where: str | None, bounds: RowRange, only: Only | None
+    ) -> array[int]:
+        # Compute the whole result once per version of the table, so that paging
+        # through it costs a slice per request.
+        cache_key = (self.version, order, descending, where, bounds, only)
+        hit = self._cache.get(cache_key)
+        if hit is None:
+            ordered = self.index(order, descending)
+            hit = ordered.rows if where is None else self._filter_sorted(ordered, where, bounds)
+            if only is not None:
+                col, values = self.cols[only[0]], only[1]
+                hit = array("q", [r for r in hit if col[r] in values])
+            self._cache[cache_key] = hit
+            if len(self._cache) > 8:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(cache_key)
+        return hit
+
     def _scoped(
-        self, order: str, descending: bool, where: str | None, bounds: RowRange, scope: Scope
+        self,
+        order: str,
+        descending: bool,
+        where: str | None,
+        bounds: RowRange,
+        scope: Scope,
+        *,
+        only: Only | None,
     ) -> list[int]:
         # A parent has a handful of children: filter and sort them on each request.
         column, value = scope
@@ -219,6 +277,9 @@ class Table:
             lo = NULL + 1 if bounds[0] is None else bounds[0]
             hi = -NULL - 1 if bounds[1] is None else bounds[1]
             rows = [r for r in rows if lo <= col[r] <= hi]
+        if only is not None:
+            col, values = self.cols[only[0]], only[1]
+            rows = [r for r in rows if col[r] in values]
         rows.sort(key=self.index(order, descending).key)
         return rows
 
