@@ -135,3 +135,28 @@ def test_tombstones_cost_one_request_per_page_of_delete_events(sandbox: Sandbox)
 def test_the_schema_declares_the_soft_delete(stream: str, sandbox: Sandbox) -> None:
     schema = TapMaxio(config=tap_config(sandbox)).streams[stream].schema
     assert schema["properties"]["_sdc_deleted_at"]["format"] == "date-time"
+
+
+def test_soft_deletes_archives_and_status_changes_arrive(sandbox: Sandbox) -> None:
+    config = tap_config(sandbox)
+    streams = {"subscription_metadata", "coupons", "invoice_events", "credit_notes"}
+    catalog = select_only(config, streams)
+    first = run_tap(config, catalog=catalog)
+    assert all(r["_sdc_deleted_at"] is None for r in first.records["subscription_metadata"])
+    metadata = sandbox.records("subscription_metadata")[0]["id"]
+    sandbox.delete("subscription_metadata", metadata)
+    coupon = sandbox.records("coupons")[0]["id"]
+    sandbox.archive("coupons", coupon)
+    event = sandbox.change_invoice_status()
+    changed = sandbox.mutate(updates=2, creates=0, collection="credit_notes")["credit_notes"]
+    wait_for_the_next_second()
+    second = run_tap(config, state=first.state, catalog=catalog)
+    # The bookmark is inclusive: rows of its second may come again, unchanged.
+    deleted = {r["id"] for r in second.records["subscription_metadata"] if r["_sdc_deleted_at"]}
+    assert deleted == {metadata}
+    archived = {r["id"] for r in second.records["coupons"] if r["archived_at"]}
+    assert archived == {coupon}
+    assert [e["event_type"] for e in second.records["invoice_events"]] == ["change_invoice_status"]
+    assert second.records["invoice_events"][0]["id"] == event
+    # Credit notes are read in updated_at windows: only the changed ones again.
+    assert {r["uid"] for r in second.records["credit_notes"]} == changed
