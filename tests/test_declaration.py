@@ -16,7 +16,7 @@ GOOD = {"path": "/x.json", "primary_keys": ["id"], "wrapper": "x"}
 
 def test_every_shipped_stream_is_declared():
     specs = load()
-    assert len(specs) == 31
+    assert len(specs) == 35
     assert specs["usages"].replication_key == "id"
     assert specs["customers"].replication_key == "updated_at"
     assert specs["site"].replication_key is None
@@ -33,7 +33,7 @@ def test_every_shipped_stream_is_declared():
         ({"invoicing": "ri"}, "allowed values: relationship, legacy"),
         ({"paged": "no"}, "`$.paged`; allowed type: bool"),
         ({"parent": "nowhere"}, "parent 'nowhere' is not a stream"),
-        ({"records_key": "xs"}, "give one of wrapper and records_key"),
+        ({"wrapper": None}, "give wrapper, records_key or both"),
     ],
 )
 def test_a_mistake_names_the_stream_the_key_and_what_is_allowed(table, shown):
