@@ -374,7 +374,7 @@ REGISTRY: tuple[CollectionSpec, ...] = (
     # --- the 2026 spec's features, renewals and group prepayments, seeded last ---
     CollectionSpec(
         # Active templates only unless `status` says; whole days of updated_at.
-        "features", "/features.json", FeatureTemplates, records_key="items", count=14,
+        "features", "/features.json", FeatureTemplates, records_key="items", count=24,
         whole_unless_paged=True, page_info="feature_counts",
         date_fields={"updated_at": "updated_at"}, default_date_field="updated_at",
         date_field_param=False, datetime_params=False, date_params=("updated_from", "updated_to"),
