@@ -12,6 +12,7 @@ from conftest import API_KEY, run_tap, sandbox_config, select_all, tap_config
 from test_documented_behaviour import only, warnings_about
 
 from maxio_sandbox import Sandbox
+from maxio_sandbox.__main__ import parse_args
 from tap_maxio.client import MaxioAPIError
 from tap_maxio.tap import TapMaxio
 
@@ -201,3 +202,9 @@ def test_the_sandbox_can_turn_a_feature_off_and_on(site):
     assert refused.status_code == 403
     assert refused.json() == {"errors": ["This feature is not enabled for this site."]}
     assert get(site, "/features.json").status_code == 200
+
+
+def test_the_sandbox_command_line_turns_features_off():
+    config = parse_args(["--disable", "features", "--disable", "scheduled_renewals=422"])
+    assert config.disabled == {"features": 403, "scheduled_renewals": 422}
+    assert parse_args([]).disabled == {}
