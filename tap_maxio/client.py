@@ -65,6 +65,8 @@ class MaxioResponseError(FatalAPIError):
 
 #: Statuses that skip one stream (the site lacks the endpoint or the feature).
 SKIPPED_STATUSES = frozenset({HTTPStatus.NOT_FOUND, HTTPStatus.UNPROCESSABLE_ENTITY})
+#: Statuses that say a declared `feature` is not enabled: the stream is off for the run.
+FEATURE_OFF_STATUSES = frozenset({HTTPStatus.FORBIDDEN, HTTPStatus.UNPROCESSABLE_ENTITY})
 
 
 def api_error_text(response: requests.Response) -> str:
@@ -124,10 +126,15 @@ class MaxioStream(RESTStream[t.Any]):
         self._count_lock = threading.Lock()
         # The SDK's http_request_count of the context being read (see get_records).
         self._requests = metrics.Counter(metrics.Metric.HTTP_REQUEST_COUNT)
+        #: The site said the stream's feature is not enabled: no more requests this run.
+        self.feature_off = False
         if self.spec.replication == "window":
             # Records without updated_at, read from the last window's end on: the
             # catalog says the stream is incremental (and it is never versioned whole).
             self.forced_replication_method = "INCREMENTAL"
+        elif self.spec.replication == "full_table":
+            # Read whole every run whatever the catalog asks: the catalog says so.
+            self.forced_replication_method = "FULL_TABLE"
         if self.spec.parent is not None:
             # A child keeps one bookmark for all parents, unless declared per parent.
             self.state_partitioning_keys = self.spec.state_keys or []
@@ -282,7 +289,11 @@ class MaxioStream(RESTStream[t.Any]):
         if status == HTTPStatus.UNAUTHORIZED:
             return f"{where}: Maxio refused the API key; check api_key, subdomain and environment"
         if status == HTTPStatus.FORBIDDEN:
-            return f"{where}: the API key may not read this; check the key's permissions in Maxio"
+            # The API's own words say whether a feature is off or the key lacks a permission.
+            text = api_error_text(response)
+            said = f" ({text})" if text else ""
+            check = "check the key's permissions in Maxio"
+            return f"{where}: the API key may not read this{said}; {check}"
         if status == HTTPStatus.NOT_FOUND:
             return f"{where}: not found; check subdomain and environment"
         text = api_error_text(response)
@@ -371,7 +382,7 @@ class MaxioStream(RESTStream[t.Any]):
             if not isinstance(data, dict) or self.spec.records_key not in data:
                 raise msgspec.ValidationError(f"expected an object with `{self.spec.records_key}`")
             data = data[self.spec.records_key] or []
-        if isinstance(data, dict) and self.spec.wrapper is not None:
+        elif isinstance(data, dict) and self.spec.wrapper is not None:
             data = [data]  # a single record: /site.json
         if not isinstance(data, list):
             raise msgspec.ValidationError(f"expected a list, got {type(data).__name__}")
@@ -449,7 +460,9 @@ class MaxioStream(RESTStream[t.Any]):
                     self.name,
                 )
             return
-        if any(context and context.get(k) not in v for k, v in self.spec.only_when.items()):
+        if self.feature_off or any(
+            context and context.get(k) not in v for k, v in self.spec.only_when.items()
+        ):
             return
         if self.versioned:
             self._stream_version = self.version  # the version RECORD messages carry
@@ -464,7 +477,8 @@ class MaxioStream(RESTStream[t.Any]):
         except MaxioAPIError as exc:
             # The site lacks the endpoint or has not enabled the feature: that
             # stream has nothing to give, and the rest of the sync goes on.
-            if exc.status not in SKIPPED_STATUSES:
+            self.feature_off = self.spec.feature and exc.status in FEATURE_OFF_STATUSES
+            if exc.status not in SKIPPED_STATUSES and not self.feature_off:
                 raise
             self.read_whole = False
             self.logger.warning("%s: skipped, %s", self.name, exc)
@@ -507,21 +521,22 @@ class MaxioStream(RESTStream[t.Any]):
     def page_stamps(self, response: requests.Response) -> Page:
         """A response's timestamps now; its records are parsed when emitted."""
         summary = msgspec.json.decode(response.content, type=self.summary_type)
-        if self.spec.wrapper is not None:
-            items = [getattr(item, self.spec.wrapper) for item in summary]
-        else:
-            items = getattr(summary, str(self.spec.records_key)) or []
+        spec = self.spec
+        items = summary if spec.records_key is None else getattr(summary, spec.records_key) or []
+        if spec.wrapper is not None:
+            items = [getattr(item, spec.wrapper) for item in items]
         return _LazyPage(self, response.content, [item.updated_at for item in items])
 
     @cached_property
     def summary_type(self) -> t.Any:
         """A msgspec type that reads only each record's updated_at from a page."""
-        light = msgspec.defstruct(f"{self.name}_stamp", [("updated_at", str | None, None)])
+        item: t.Any = msgspec.defstruct(f"{self.name}_stamp", [("updated_at", str | None, None)])
         if self.spec.wrapper is not None:
-            return list[msgspec.defstruct(f"{self.name}_wrapped", [(self.spec.wrapper, light)])]  # type: ignore[misc]
+            item = msgspec.defstruct(f"{self.name}_wrapped", [(self.spec.wrapper, item)])
+        if self.spec.records_key is None:
+            return list[item]
         return msgspec.defstruct(
-            f"{self.name}_envelope",
-            [(str(self.spec.records_key), list[light] | None)],  # type: ignore[valid-type]
+            f"{self.name}_envelope", [(self.spec.records_key, list[item] | None)]
         )
 
     # State: the stream owns it; its reader says when and what to commit.

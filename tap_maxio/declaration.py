@@ -51,6 +51,7 @@ class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     only_when: dict[str, list[str]] = {}
     state_keys: list[str] | None = None
     partitions: list[dict[str, str]] | None = None
+    feature: bool = False
     schema: str | None = None
     schema_source: t.Literal["default", "legacy"] = "default"
     omit: list[str] = []
@@ -92,8 +93,8 @@ def parse(name: str, table: dict[str, t.Any], names: t.Container[str]) -> Stream
     if spec.parent is not None and spec.parent not in names:
         message = f"streams.toml [{name}]: parent {spec.parent!r} is not a stream"
         raise DeclarationError(message)
-    if (spec.wrapper is None) == (spec.records_key is None):
-        message = f"streams.toml [{name}]: give one of wrapper and records_key"
+    if spec.wrapper is None and spec.records_key is None:
+        message = f"streams.toml [{name}]: give wrapper, records_key or both"
         raise DeclarationError(message)
     if spec.tombstones and len(spec.primary_keys) != 1:
         message = f"streams.toml [{name}]: tombstones need a primary key of one field"

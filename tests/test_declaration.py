@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 
+import msgspec
 import pytest
+import requests
 
 from tap_maxio.declaration import DeclarationError, load, parse
+from tap_maxio.streams import declare
 from tap_maxio.tap import TapMaxio
 
 GOOD = {"path": "/x.json", "primary_keys": ["id"], "wrapper": "x"}
@@ -16,7 +21,7 @@ GOOD = {"path": "/x.json", "primary_keys": ["id"], "wrapper": "x"}
 
 def test_every_shipped_stream_is_declared():
     specs = load()
-    assert len(specs) == 31
+    assert len(specs) == 35
     assert specs["usages"].replication_key == "id"
     assert specs["customers"].replication_key == "updated_at"
     assert specs["site"].replication_key is None
@@ -33,7 +38,7 @@ def test_every_shipped_stream_is_declared():
         ({"invoicing": "ri"}, "allowed values: relationship, legacy"),
         ({"paged": "no"}, "`$.paged`; allowed type: bool"),
         ({"parent": "nowhere"}, "parent 'nowhere' is not a stream"),
-        ({"records_key": "xs"}, "give one of wrapper and records_key"),
+        ({"wrapper": None}, "give wrapper, records_key or both"),
     ],
 )
 def test_a_mistake_names_the_stream_the_key_and_what_is_allowed(table, shown):
@@ -76,3 +81,40 @@ def test_the_catalog_states_how_each_stream_reads():
         spec = specs[entry["tap_stream_id"]]
         method = "FULL_TABLE" if spec.replication == "full_table" else "INCREMENTAL"
         assert entry["replication_method"] == method, entry["tap_stream_id"]
+
+
+def test_records_key_with_wrapper_reads_an_object_holding_wrappers():
+    # /subscription_groups/{uid}/prepayments.json: {"prepayments": [{"prepayment": {...}}]}
+    table = {**GOOD, "records_key": "prepayments", "wrapper": "prepayment"}
+    spec = parse("subscription_group_prepayments", {**table, "replication": "updated_at"}, ())
+    tap = TapMaxio(config={"subdomain": "acme", "api_key": "k"})
+    stream = declare("subscription_group_prepayments", spec)(tap=tap)
+    records = [{"id": 1, "updated_at": "2024-01-01T00:00:00-05:00"}, {"id": 2}]
+    body = {"prepayments": [{"prepayment": r} for r in records]}
+    assert stream.extract_records(body) == records
+    response = requests.Response()
+    response._content = json.dumps(body).encode()
+    page = stream.page_stamps(response)
+    assert page.stamps() == [datetime(2024, 1, 1, 5, tzinfo=timezone.utc), None]
+    assert page.records() == records
+    for shape in (
+        {"prepayments": records},  # not wrapped
+        [{"prepayment": records[0]}],  # no envelope
+        {"prepayments": {"prepayment": records[0]}},  # one wrapper, not an array
+    ):
+        with pytest.raises(msgspec.ValidationError):
+            stream.extract_records(shape)
+
+
+def test_the_catalog_forces_what_a_stream_cannot_change():
+    # A full-table stream cannot be read incrementally, nor a window stream whole.
+    specs = load()
+    catalog = TapMaxio(config={"subdomain": "acme", "api_key": "k"}).catalog_dict
+    forced = {"full_table": "FULL_TABLE", "window": "INCREMENTAL"}
+    for entry in catalog["streams"]:
+        spec = specs[entry["tap_stream_id"]]
+        metadata = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
+        assert metadata.get("forced-replication-method") == forced.get(spec.replication), spec
+        keys = [spec.replication_key] if spec.replication_key else None
+        assert metadata.get("valid-replication-keys") == keys, spec
+        assert list(metadata["table-key-properties"]) == spec.primary_keys, spec

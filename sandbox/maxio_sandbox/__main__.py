@@ -46,7 +46,14 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxConfig:
     p.add_argument("--expected-host", default=d.expected_host)
     p.add_argument("--history-start", default=d.history_start)
     p.add_argument("--history-end", default=d.history_end)
+    p.add_argument(
+        "--disable", action="append", default=[], metavar="COLLECTION[=STATUS]",
+        help="a feature the site has not enabled: its requests get STATUS (403, or 422)",
+    )  # fmt: skip
     a = p.parse_args(argv)
+    disabled = {
+        name: int(status or 403) for name, _, status in (d.partition("=") for d in a.disable)
+    }
     counts = {
         k[len("count_") :]: v
         for k, v in vars(a).items()
@@ -58,7 +65,8 @@ def parse_args(argv: Sequence[str] | None = None) -> SandboxConfig:
         invoicing=a.invoicing, latency=a.latency, rate_429=a.rate_429,
         rate_5xx=a.rate_5xx, rate_reset=a.rate_reset, max_in_flight=a.max_in_flight,
         mutate_every=a.mutate_every, expected_host=a.expected_host,
-        history_start=a.history_start, history_end=a.history_end, host=a.host, port=a.port,
+        history_start=a.history_start, history_end=a.history_end, disabled=disabled,
+        host=a.host, port=a.port,
     )  # fmt: skip
 
 

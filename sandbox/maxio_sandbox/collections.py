@@ -32,9 +32,11 @@ from .billing import (
 )
 from .catalog import Coupons, CouponSubcodes, Offers, ProductFamilies, Products, ReasonCodes
 from .clock import SiteClock, first_second_from, last_second_until, parse_date
+from .features import FEATURE_KINDS, ComponentFeatures, FeatureTemplates
 from .invoicing import INVOICE_EVENT_TYPES, PROFORMA_FLAGS, InvoiceEvents, ProformaInvoices
 from .legacy import LegacyInvoices, Statements, Transactions
 from .pricing import ComponentPricePoints, Components, ProductPricePoints
+from .renewals import RENEWAL_STATUSES, GroupPrepayments, ScheduledRenewals
 from .table import NULL
 from .usage import Allocations, SubscriptionComponents, Usages
 
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from .table import Only, Scope, Table
 
 MAX_PER_PAGE = 200
-PageInfo = Literal["counts", "meta", "meta_pages", "pages"] | None
+PageInfo = Literal["counts", "meta", "meta_pages", "pages", "feature_counts"] | None
 BASIC_DATE_FIELDS = {"created_at": "created_at", "updated_at": "updated_at"}
 TRUE = ("true", "1")
 
@@ -63,7 +65,27 @@ class Kinds:
 
 
 class QueryError(ValueError):
-    """A request Maxio answers with 422 {"errors": [...]}."""
+    """A request Maxio answers with 422 (or `status`) and {"errors": [...]}."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        """The message shown in `errors`, and the status."""
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An enum query parameter that keeps the rows whose column holds the chosen value.
+
+    For short lists only: the rows are filtered after they are selected.
+    """
+
+    param: str
+    column: str
+    values: Mapping[str, int | None]
+    """Parameter value -> column value; None keeps every row."""
+    default: str | None = None
+    """The value when the parameter is not sent (None: every row)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,10 @@ class CollectionSpec:
     """Every page holds this many records: `per_page` is not a parameter of the endpoint."""
     paged: bool = True
     """False: the whole list in one response, page and per_page ignored."""
+    whole_unless_paged: bool = False
+    """The whole list in one response unless `page` or `per_page` is sent."""
+    choices: tuple[Choice, ...] = ()
+    """Enum filters (status=archived...)."""
     date_fields: Mapping[str, str] = field(default_factory=dict)
     """Supported `date_field` values -> column. Any other value disables date filters."""
     day_columns: frozenset[str] = frozenset()
@@ -102,6 +128,7 @@ class CollectionSpec:
     filter_style: Literal["plain", "filter"] = "plain"
     """"filter": date filter parameters are spelled filter[date_field], filter[start_date]..."""
     sort_param: str = "sort"
+    direction_param: str = "direction"
     sorts: Mapping[str, str] = field(default_factory=dict)
     """Supported sort values -> column; "pk" is the primary key."""
     default_sort: str = "pk"
@@ -132,10 +159,12 @@ class CollectionSpec:
 
     def envelope(self, records: list[dict[str, Any]], p: Plan, total: int = 0) -> Any:
         """The response body holding a page of records; `total` counts every page's."""
-        if self.wrapper:
-            return [{self.wrapper: r} for r in records]
         items: list[Any] = [r[self.scalar] for r in records] if self.scalar else records
-        key = self.records_key or ""
+        if self.wrapper:
+            items = [{self.wrapper: r} for r in records]
+        if self.records_key is None:
+            return items
+        key = self.records_key
         pages = -(-total // p.limit)
         if self.page_info == "counts":  # metafields, metadata
             return {
@@ -157,6 +186,10 @@ class CollectionSpec:
             }
         elif self.page_info == "pages":  # invoice events
             body.update(page=p.page, per_page=p.limit, total_pages=pages)
+        elif self.page_info == "feature_counts":  # feature templates
+            # Simplified: the spec also counts archived ones when no active one matches.
+            archived = total if p.chosen.get("status") == "archived" else 0
+            body.update(total_count=total, archived_count=archived)
         return body
 
 
@@ -366,6 +399,35 @@ REGISTRY: tuple[CollectionSpec, ...] = (
         records_key="metadata", count=60, page_info="counts", date_fields=BASIC_DATE_FIELDS,
         default_date_field="updated_at", hidden=("deleted_at", "with_deleted"),
     ),
+    # --- the 2026 spec's features, renewals and group prepayments, seeded last ---
+    CollectionSpec(
+        # Active templates only unless `status` says; whole days of updated_at.
+        "features", "/features.json", FeatureTemplates, records_key="items", count=24,
+        whole_unless_paged=True, page_info="feature_counts",
+        date_fields={"updated_at": "updated_at"}, default_date_field="updated_at",
+        date_field_param=False, datetime_params=False, date_params=("updated_from", "updated_to"),
+        sort_param="sort_by", direction_param="sort_direction",
+        sorts={n: n for n in ("name", "updated_at", "kind", "value_type")},
+        choices=(
+            Choice("status", "archived", {"active": 0, "archived": 1, "all": None}, "active"),
+            Choice("kind", "kind", {**FEATURE_KINDS, "all": None}),
+        ),
+    ),
+    CollectionSpec(
+        "component_features", "/components/{component_id}/features.json", ComponentFeatures,
+        records_key="features", count=16, paged=False,
+    ),
+    CollectionSpec(
+        "scheduled_renewals", "/subscriptions/{subscription_id}/scheduled_renewals.json",
+        ScheduledRenewals, records_key="scheduled_renewal_configurations", count=20,
+        paged=False, choices=(Choice("status", "status", RENEWAL_STATUSES),),
+    ),
+    CollectionSpec(
+        "subscription_group_prepayments", "/subscription_groups/{uid}/prepayments.json",
+        GroupPrepayments, records_key="prepayments", wrapper="prepayment", count=12,
+        date_fields={"created_at": "created_at"}, default_date_field="created_at",
+        datetime_params=False, filter_style="filter", direction=False,
+    ),
 )  # fmt: skip
 
 
@@ -387,6 +449,10 @@ class Plan:
     flags: frozenset[str]
     only: Only | None = None
     """Rows kept by value (not archived, of some types), after the other filters."""
+    keep: tuple[tuple[str, int], ...] = ()
+    """(column, value) pairs every row must hold (from `choices`)."""
+    chosen: Mapping[str, str] = field(default_factory=dict)
+    """The value of each choice parameter, sent or default."""
 
     @property
     def offset(self) -> int:
@@ -405,10 +471,11 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
     per_page = spec.page_size or min(
         _positive_int(last("per_page"), spec.per_page, "per_page"), MAX_PER_PAGE
     )
-    if not spec.paged:
+    whole = spec.whole_unless_paged and last("page") is None and last("per_page") is None
+    if not spec.paged or whole:
         page, per_page = 1, 2**62
     descending = spec.default_direction == "desc"
-    direction = (last("direction") or "").lower()
+    direction = (last(spec.direction_param) or "").lower()
     if spec.direction and direction in ("asc", "desc"):
         descending = direction == "desc"
     order = spec.sorts.get(last(spec.sort_param) or "", spec.default_sort)
@@ -424,7 +491,10 @@ def plan(spec: CollectionSpec, params: Mapping[str, Sequence[str]], clock: SiteC
     for value in [*params.get("include[]", ()), *params.get("include", ())]:
         flags.update(v for v in value.split(",") if v in spec.includes)
     only = _only(spec, params, last)
-    return Plan(order, descending, where, bounds, page, per_page, frozenset(flags), only)
+    keep, chosen = _choices(spec, last)
+    return Plan(
+        order, descending, where, bounds, page, per_page, frozenset(flags), only, keep, chosen
+    )
 
 
 def _only(
@@ -451,8 +521,29 @@ def _only(
     return None if len(wanted) == len(kinds.names) else (kinds.column, frozenset(wanted))
 
 
+def _choices(
+    spec: CollectionSpec, last: Callable[[str], str | None]
+) -> tuple[tuple[tuple[str, int], ...], dict[str, str]]:
+    """The rows each enum filter keeps; a value outside its enum is a 422."""
+    keep: list[tuple[str, int]] = []
+    chosen: dict[str, str] = {}
+    for choice in spec.choices:
+        value = last(choice.param) or choice.default
+        if value is None:
+            continue
+        if value not in choice.values:
+            raise QueryError(f"{choice.param} must be one of: {', '.join(choice.values)}")
+        chosen[choice.param] = value
+        column_value = choice.values[value]
+        if column_value is not None:
+            keep.append((choice.column, column_value))
+    return tuple(keep), chosen
+
+
 def run(table: Table, p: Plan, scope: Scope | None = None) -> list[int]:
     """The rows of one page (of one parent's records, with a scope)."""
+    if p.keep:
+        return _kept(table, p, scope)[p.offset : p.offset + p.limit]
     return table.select(
         p.order, p.descending, where=p.where, bounds=p.bounds, offset=p.offset, limit=p.limit,
         scope=scope, only=p.only,
@@ -461,18 +552,41 @@ def run(table: Table, p: Plan, scope: Scope | None = None) -> list[int]:
 
 def total(table: Table, p: Plan, scope: Scope | None = None) -> int:
     """The rows of every page, for envelopes that count them."""
+    if p.keep:
+        return len(_kept(table, p, scope))
     return table.count(
         p.order, p.descending, where=p.where, bounds=p.bounds, scope=scope, only=p.only
     )
 
 
+def _kept(table: Table, p: Plan, scope: Scope | None) -> list[int]:
+    """Every page's rows that hold the chosen enum values (short lists only)."""
+    rows = table.select(
+        p.order, p.descending, where=p.where, bounds=p.bounds, offset=0, limit=2**62,
+        scope=scope, only=p.only,
+    )  # fmt: skip
+    return [r for r in rows if all(table.cols[c][r] == v for c, v in p.keep)]
+
+
+#: Path parameters that are uids (grp_...), not integer ids.
+UID_PARAMS = frozenset({"uid"})
+
+
 def path_pattern(path: str) -> re.Pattern[str]:
-    """A regex for a path with {parameters}: each matches an integer id."""
+    """A regex for a path with {parameters}: an integer id, or a uid for `uid`."""
     parts = re.split(r"\{(\w+)\}", path)
     regex = "".join(
-        f"(?P<{part}>[0-9]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts)
+        (f"(?P<{part}>[a-z]+_[0-9a-z]+)" if part in UID_PARAMS else f"(?P<{part}>[0-9]+)")
+        if i % 2
+        else re.escape(part)
+        for i, part in enumerate(parts)
     )
     return re.compile(regex + r"\Z")
+
+
+def path_ids(match: re.Match[str]) -> dict[str, int | str]:
+    """The parameters a path names: ids as integers, uids as they are."""
+    return {k: v if k in UID_PARAMS else int(v) for k, v in match.groupdict().items()}
 
 
 def _date_filter(

@@ -35,6 +35,9 @@ class SandboxConfig:
     history_end: str | None = None
     """End of the seeded history; None = one hour before start-up. Set it for data that
     does not depend on the wall clock."""
+    disabled: dict[str, int] = field(default_factory=dict)
+    """Collections of a feature the site has not enabled, each answered with this status
+    (403 or 422) and Maxio's {"errors": [...]} body."""
     host: str = "127.0.0.1"
     port: int = 0
     """0 = an ephemeral port."""

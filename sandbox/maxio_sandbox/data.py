@@ -166,11 +166,11 @@ class Factory:
         """The record's primary key as served."""
         return self.table.pk[row]
 
-    def scope(self, params: Mapping[str, int]) -> Scope:
+    def scope(self, params: Mapping[str, int | str]) -> Scope:
         """The rows a parameterised path names; KeyError (a 404) when the parent is unknown."""
         raise KeyError(self.name)
 
-    def path_params(self, row: int) -> dict[str, int]:
+    def path_params(self, row: int) -> dict[str, int | str]:
         """The path parameters of the list that holds a record."""
         return {}
 
@@ -294,15 +294,15 @@ class ChildFactory(Factory):
         """The primary key of a record's parent."""
         return self.table.cols[self.parent_column][row]
 
-    def path_params(self, row: int) -> dict[str, int]:
+    def path_params(self, row: int) -> dict[str, int | str]:
         """The parent's key, under the name the path gives it."""
         return {} if self.path_param is None else {self.path_param: self.parent_key(row)}
 
-    def scope(self, params: Mapping[str, int]) -> Scope:
+    def scope(self, params: Mapping[str, int | str]) -> Scope:
         """The records of the parent the path names."""
         if self.path_param is None:
             raise KeyError(self.name)
-        value = params[self.path_param]
+        value = int(params[self.path_param])
         self.ds.table(self.parent).row_of(value)  # KeyError for an unknown parent
         return self.parent_column, value
 

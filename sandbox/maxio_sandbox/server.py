@@ -24,8 +24,10 @@ import msgspec
 from .collections import (
     REGISTRY,
     CollectionSpec,
+    Plan,
     QueryError,
     active_specs,
+    path_ids,
     path_pattern,
     plan,
     run,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 RATE_LIMITED = "This request has been rate limited due to a usage violation."
 ACCESS_DENIED = "HTTP Basic: Access denied."
+FEATURE_DISABLED = "This feature is not enabled for this site."
 SERVER_ERRORS = (500, 502, 503, 504, 521, 522, 524)
 _SERVER_ERROR_TEXT = {
     500: "Internal Server Error",
@@ -202,6 +205,18 @@ class Sandbox:
         with self._state_lock:
             self._scripted.extend(fault for _ in range(times))
 
+    def disable(self, collection: str, status: int | None = 403) -> None:
+        """Refuse every request for a collection, as a site without its feature does.
+
+        `status` is 403 or 422; None enables the feature again.
+        """
+        if collection not in self.specs:
+            raise ValueError(f"this site has no collection {collection!r}")
+        if status is None:
+            self.config.disabled.pop(collection, None)
+        else:
+            self.config.disabled[collection] = status
+
     def before_each(self, path: str, action: Callable[[], object] | None) -> None:
         """Run `action` before each request for `path` is answered (None: no longer)."""
         if action is None:
@@ -276,7 +291,7 @@ class Sandbox:
             match = path_pattern(spec.path).fullmatch(path)
             if match is None:
                 raise ValueError(f"{path} is not a path of {collection}")
-            _, key = f.scope({k: int(v) for k, v in match.groupdict().items()})
+            _, key = f.scope(path_ids(match))
             parent = self.data.table(f.parent).row_of(key)
         with self._data_lock:
             rows = f.crowd(self.data.mutation_rng, count, self.data.now(), parent)
@@ -413,11 +428,11 @@ class Sandbox:
 
     def _route(self, reply: _Reply, path: str, query: dict[str, list[str]]) -> None:
         spec = self._routes.get(path)
-        ids: dict[str, int] = {}
+        ids: dict[str, int | str] = {}
         for pattern, candidate in self._patterns if spec is None else ():
             m = pattern.match(path)
             if m:
-                spec, ids = candidate, {k: int(v) for k, v in m.groupdict().items()}
+                spec, ids = candidate, path_ids(m)
                 break
         if spec is None and path != "/site.json":
             return reply.send(404, b"")
@@ -428,9 +443,9 @@ class Sandbox:
         if spec is None:
             return reply.json(200, {"site": render_site(self.data)})
         try:
-            p = plan(spec, query, self.data.clock)
+            p = self._plan(spec, query)
         except QueryError as e:
-            return reply.json(422, {"errors": [str(e)]})
+            return reply.json(e.status, {"errors": [str(e)]})
         with self._data_lock:
             factory = self.data.factories[spec.name]
             try:
@@ -444,6 +459,13 @@ class Sandbox:
             records = [factory.render(r, p.flags) for r in run(factory.table, p, scope)]
             count = total(factory.table, p, scope) if spec.page_info else 0
         reply.json(200, spec.envelope(records, p, count))
+
+    def _plan(self, spec: CollectionSpec, query: dict[str, list[str]]) -> Plan:
+        """The request's plan; a collection whose feature is off refuses every request."""
+        status = self.config.disabled.get(spec.name)
+        if status is not None:
+            raise QueryError(FEATURE_DISABLED, status)
+        return plan(spec, query, self.data.clock)
 
     def _authorized(self, h: _Handler) -> bool:
         scheme, _, encoded = (h.headers.get("Authorization") or "").partition(" ")

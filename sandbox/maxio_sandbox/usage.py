@@ -187,13 +187,13 @@ class _ComponentChildren(ChildFactory):
         """Only components of the right kinds."""
         return self.ds.table(self.parent).cols["kind"][parent_row] in self.kinds
 
-    def scope(self, params: Mapping[str, int]) -> Scope:
+    def scope(self, params: Mapping[str, int | str]) -> Scope:
         """The records of the subscription component the path names."""
         owner = self.ds.factory(self.parent, SubscriptionComponents)
-        row = owner.find(params["subscription_id"], params["component_id"])
+        row = owner.find(int(params["subscription_id"]), int(params["component_id"]))
         return self.parent_column, owner.table.pk[row]
 
-    def path_params(self, row: int) -> dict[str, int]:
+    def path_params(self, row: int) -> dict[str, int | str]:
         """The subscription and the component."""
         cols = self.table.cols
         return {
