@@ -7,6 +7,7 @@ retry loop is the SDK's (python-backoff), whose waits are time.sleep, patched.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import threading
@@ -21,6 +22,7 @@ from conftest import API_KEY
 from typing_extensions import override
 
 from tap_maxio import retries
+from tap_maxio.auth import PASSWORD
 from tap_maxio.client import MaxioAPIError, MaxioStream
 from tap_maxio.retries import RetriesExhausted, Throttle, retry_after_seconds
 from tap_maxio.tap import TapMaxio, one_line_errors
@@ -53,6 +55,7 @@ class FakeSite(requests.adapters.BaseAdapter):
         response.headers.update(headers)
         response.raw = io.BytesIO(b'{"errors": ["Try again"]}' if status >= 400 else b"[]")
         response.url = str(request.url)
+        response.request = request
         return response
 
     @override
@@ -266,12 +269,14 @@ def test_max_retries_0_tries_once(sleeps):
 
 
 def test_the_api_key_is_in_no_retry_line_or_error(sleeps, caplog):
-    stream, _ = customers(503, ConnectionResetError(), 429, 500, 500)
+    stream, _ = customers(503, ConnectionResetError(), 429, 500, 500, max_retries=4)
+    token = base64.b64encode(f"{API_KEY}:{PASSWORD}".encode()).decode()
     with caplog.at_level(logging.DEBUG), pytest.raises(RetriesExhausted) as failure:
         read(stream)
-    assert caplog.records
+    assert len(lines(caplog)) == 4
     for text in [*lines(caplog), str(failure.value), repr(failure.value.__cause__)]:
         assert API_KEY not in text
+        assert token not in text
 
 
 def subclass(stream: MaxioStream, **hooks: t.Any) -> MaxioStream:
