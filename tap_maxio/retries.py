@@ -1,4 +1,4 @@
-"""How failed requests are told apart and waited for, and the site-wide limit on requests in flight.
+"""What the SDK's retries are given, and the site-wide limit on requests in flight.
 
 The SDK's decorator (python-backoff) does the retrying; this module gives it
 what it cannot know: which transport errors are transient, how long to wait
@@ -104,7 +104,7 @@ class Throttle:
 
 
 def throttled(func: Callable[_P, _T], throttle: Throttle, what: str) -> Callable[_P, _T]:
-    """`func` as one try: within a slot of the site, a transient failure a RetriableAPIError.
+    """One try of `func` in a slot of the site's throttle; a transport failure made retriable.
 
     The SDK's decorator retries ConnectionResetError but no other builtin
     ConnectionError (a refused or aborted connection); raised as a
