@@ -24,13 +24,14 @@ from tap_maxio.auth import authenticator
 from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
 from tap_maxio.pagination import MaxioPaginator
 from tap_maxio.readers import IdCursor
-from tap_maxio.retries import call_with_retries, is_retriable_status
+from tap_maxio.retries import QUIET_BACKOFF, RETRY_STATUSES, giving_up, throttled, waits
 from tap_maxio.windows import PageRequest, parse_timestamp, utc_iso
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
     import requests
+    from backoff.types import Details
     from singer_sdk.authenticators import BasicAuthenticator
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import HTTPRequest
@@ -111,6 +112,8 @@ class MaxioStream(RESTStream[t.Any]):
     # Records are parsed JSON already, typed as the schema says; conforming
     # every value again cost the tap more CPU than all the rest of its work.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    #: Retried besides every 5xx (check_status reads it).
+    extra_retry_statuses = RETRY_STATUSES
 
     #: The stream's table of streams.toml.
     spec: t.ClassVar[StreamSpec]
@@ -260,7 +263,7 @@ class MaxioStream(RESTStream[t.Any]):
     def check_status(self, response: requests.Response) -> None:
         """Retry transient statuses; fail at once, in one clear line, on the rest."""
         status = response.status_code
-        if is_retriable_status(status):
+        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
         if status >= HTTPStatus.BAD_REQUEST:
             raise MaxioAPIError(self.response_error_message(response), status)
@@ -301,18 +304,43 @@ class MaxioStream(RESTStream[t.Any]):
 
     @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
-        """Send each request within the site's throttle, retrying transient errors."""
+        """Each try within a slot of the site's throttle, retried by the SDK's decorator.
 
-        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            return call_with_retries(
-                lambda: func(*args, **kwargs),
-                policy=self.site.retry_policy,
-                throttle=self.site.throttle,
-                logger=self.logger,
-                what=f"{self.name}: GET {self.path}",
-            )
+        The SDK's hooks say what is retried (extra_retry_statuses, read by
+        check_status), how often (backoff_max_tries), how long to wait
+        (backoff_wait_generator) and what to do before the wait (backoff_handler).
+        No hook can widen the exceptions the SDK's decorator retries, or say
+        that tries ran out: `throttled` raises every transient failure as a
+        RetriableAPIError, and `giving_up` ends the run on one line.
+        """
+        # backoff logs each retry to the stream's logger too (see QuietBackoff).
+        self.logger.addFilter(QUIET_BACKOFF)
+        attempt = throttled(func, self.site.throttle, f"{self.name}: GET {self.path}")
+        return giving_up(super().request_decorator(attempt), self.backoff_max_tries)
 
-        return send
+    @override
+    def backoff_max_tries(self) -> int:
+        """The first try and `max_retries` more."""
+        return int(self.config.get("max_retries", 8)) + 1
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, BaseException | None, None]:
+        """A failure's Retry-After, else `retry_backoff` doubling, with jitter (see waits)."""
+        return waits(float(self.config.get("retry_backoff", 1.0)))
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        """The wait as the generator gave it: jittered already, or the server's own."""
+        return value
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        """Say what failed and when the next try is; a 429 slows the whole site down."""
+        failure, wait = details.get("exception"), details.get("wait", 0.0)
+        if getattr(getattr(failure, "response", None), "status_code", None) == 429:
+            self.site.throttle.rate_limited(wait)
+        next_try, tries = details["tries"] + 1, self.backoff_max_tries()
+        self.logger.warning("%s; try %d of %d in %.1f s", failure, next_try, tries, wait)
 
     @override
     def get_new_paginator(self) -> MaxioPaginator | SinglePagePaginator:

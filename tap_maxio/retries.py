@@ -1,4 +1,8 @@
-"""Retries with backoff, and the site-wide limit on requests in flight.
+"""What the SDK's retries are given, and the site-wide limit on requests in flight.
+
+The SDK's decorator (python-backoff) does the retrying; this module gives it
+what it cannot know: which transport errors are transient, how long to wait
+(a Retry-After, else exponential with jitter), and one line when tries run out.
 
 Maxio limits each site to a few requests in flight and answers 429 past that,
 so every stream of a tap shares one Throttle: a 429 pauses all of them, halves
@@ -8,22 +12,23 @@ the concurrency, and the concurrency then grows back one step at a time.
 from __future__ import annotations
 
 import email.utils
+import functools
+import logging
 import random
 import threading
 import time
 import typing as t
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    import logging
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
 #: Statuses worth another try, besides every 5xx (Maxio's SDK retries the same).
-RETRY_STATUSES = frozenset({408, 413, 429})
+RETRY_STATUSES = (408, 413, 429)
 #: Transport failures worth another try: resets, timeouts, truncated bodies.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
@@ -32,18 +37,15 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+#: The longest wait before a retry, whatever the backoff or Retry-After says.
+MAX_WAIT = 120.0
 
-
-RETRIABLE: tuple[type[Exception], ...] = (RetriableAPIError, *TRANSIENT_ERRORS)
+_P = t.ParamSpec("_P")
+_T = t.TypeVar("_T")
 
 
 class RetriesExhausted(FatalAPIError):
     """A transient failure that lasted through every try: the run ends on its line."""
-
-
-def is_retriable_status(status: int) -> bool:
-    """Return whether an HTTP status is transient."""
-    return status in RETRY_STATUSES or status >= 500
 
 
 class Throttle:
@@ -101,20 +103,66 @@ class Throttle:
                 self._cond.notify_all()
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to wait before trying a request again."""
+def throttled(func: Callable[_P, _T], throttle: Throttle, what: str) -> Callable[_P, _T]:
+    """One try of `func` in a slot of the site's throttle; a transport failure made retriable.
 
-    max_tries: int = 8
-    backoff: float = 1.0
-    max_wait: float = 120.0
+    The SDK's decorator retries ConnectionResetError but no other builtin
+    ConnectionError (a refused or aborted connection); raised as a
+    RetriableAPIError that names the stream and path (`what`), every transient
+    failure is retried alike and reads alike in the log.
+    """
 
-    def wait(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before try number `attempt + 1` (full jitter)."""
+    @functools.wraps(func)
+    def attempt(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            with throttle.slot():
+                result = func(*args, **kwargs)
+        except TRANSIENT_ERRORS as exc:
+            detail = f"{what}: {exc!r}" if str(exc) else f"{what}: {type(exc).__name__}"
+            raise RetriableAPIError(detail, getattr(exc, "response", None)) from exc
+        throttle.succeeded()
+        return result
+
+    return attempt
+
+
+def giving_up(retried: Callable[_P, _T], tries: Callable[[], int]) -> Callable[_P, _T]:
+    """`retried`, ending on one line that says what failed once its `tries()` ran out.
+
+    backoff re-raises the last RetriableAPIError as it was, which the CLI would
+    show with a traceback; RetriesExhausted is fatal, shown on one line.
+    """
+
+    @functools.wraps(retried)
+    def send(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return retried(*args, **kwargs)
+        except RetriableAPIError as exc:
+            # backoff lets one out only once the tries ran out (no max_time is set).
+            raise RetriesExhausted(f"{exc} (gave up after {tries()} tries)") from exc
+
+    return send
+
+
+def waits(backoff: float) -> Generator[float, BaseException | None, None]:
+    """Seconds before each retry: the failure's Retry-After, else backoff doubling.
+
+    backoff sends each failure into its wait generator, so one generator reads
+    the Retry-After and counts the tries; the SDK's backoff_runtime sees only
+    the failure, not how many came before it. The exponential wait is jittered
+    between half and all of its ceiling; a Retry-After is the server's, as is.
+    """
+    ceiling = min(backoff, MAX_WAIT)
+    failure = yield 0.0  # backoff primes the generator with send(None)
+    while True:
+        retry_after = retry_after_seconds(getattr(failure, "response", None))
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_wait)
-        ceiling = min(self.max_wait, self.backoff * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311
+            wait = min(max(retry_after, 0.0), MAX_WAIT)
+        else:
+            wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311
+        # The wait after try n is at most backoff * 2**(n - 1), whatever came before.
+        ceiling = min(ceiling * 2, MAX_WAIT)
+        failure = yield wait
 
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
@@ -133,40 +181,21 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     return when.timestamp() - time.time()
 
 
-_T = t.TypeVar("_T")
+class QuietBackoff(logging.Filter):
+    """Drop the lines backoff logs itself: each says again what a line of ours says.
+
+    The SDK hands backoff the stream's logger, so backoff logs every retry and
+    the give-up there; backoff_handler and RetriesExhausted say both in one
+    line. The lines are known by backoff's private handler names, checked by
+    tests/test_retries_unit.py.
+    """
+
+    BACKOFF_LOGGERS = frozenset({"_log_backoff", "_log_giveup"})
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every line but backoff's own."""
+        return record.funcName not in self.BACKOFF_LOGGERS
 
 
-def call_with_retries(
-    send: Callable[[], _T],
-    *,
-    policy: RetryPolicy,
-    throttle: Throttle,
-    logger: logging.Logger,
-    what: str,
-) -> _T:
-    """Call `send` within a throttle slot, retrying transient failures."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with throttle.slot():
-                result = send()
-        except RETRIABLE as exc:
-            response = getattr(exc, "response", None)
-            # The API error's message names the stream, the path and what was wrong.
-            detail = str(exc) if isinstance(exc, RetriableAPIError) else f"{what}: {exc!r}"
-            if not isinstance(exc, RetriableAPIError) and not str(exc):
-                detail = f"{what}: {type(exc).__name__}"
-            if attempt >= policy.max_tries:
-                message = f"{detail} (gave up after {attempt} tries)"
-                raise RetriesExhausted(message) from exc
-            delay = policy.wait(attempt, retry_after_seconds(response))
-            if getattr(response, "status_code", None) == 429:
-                throttle.rate_limited(delay)
-            logger.warning(
-                "%s; try %d of %d in %.1f s", detail, attempt + 1, policy.max_tries, delay
-            )
-            time.sleep(delay)
-        else:
-            throttle.succeeded()
-            return result
+QUIET_BACKOFF = QuietBackoff()

@@ -17,7 +17,7 @@ from typing_extensions import override
 from tap_maxio.auth import install_redaction
 from tap_maxio.declaration import DeclarationError
 from tap_maxio.memory import collect_cycles_rarely, fix_mmap_threshold
-from tap_maxio.retries import RetryPolicy, Throttle
+from tap_maxio.retries import Throttle
 from tap_maxio.streams import stream_types
 from tap_maxio.urls import Connection, SettingError, resolve
 
@@ -167,14 +167,6 @@ class TapMaxio(Tap):
     def max_concurrent_requests(self) -> int:
         """Requests in flight at once for the site."""
         return int(self.config.get("max_concurrent_requests", 4))
-
-    @cached_property
-    def retry_policy(self) -> RetryPolicy:
-        """How transient failures are retried."""
-        return RetryPolicy(
-            max_tries=int(self.config.get("max_retries", 8)) + 1,
-            backoff=float(self.config.get("retry_backoff", 1.0)),
-        )
 
     @cached_property
     def sync_started_at(self) -> datetime:
