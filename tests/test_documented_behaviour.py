@@ -143,7 +143,7 @@ def test_a_body_that_is_not_json_is_retried(sandbox, caplog, body, path):
         ("[1, 2, 3]", "/payment_profiles.json", "expected every item"),
         ('{"events": [1]}', "/invoices/events.json", "expected every record"),
         ('{"subscription_groups": {"uid": "grp_1"}}', "/subscription_groups.json", "list"),
-        ('{"meta": {}}', "/credit_notes.json", "expected an object with `credit_notes`"),
+        ('{"meta": {}}', "/offers.json", "expected an object with `offers`"),
     ],
     ids=[
         "html-always",
@@ -165,7 +165,7 @@ def test_a_bad_body_ends_on_one_line_that_names_the_stream(sandbox, tmp_path, bo
         "/payment_profiles.json": "payment_profiles",
         "/invoices/events.json": "invoice_events",
         "/subscription_groups.json": "subscription_groups",
-        "/credit_notes.json": "credit_notes",
+        "/offers.json": "offers",
     }[path]
     result = run_cli(tap_config(sandbox, max_retries=2), tmp_path)
     assert result.returncode == 1
