@@ -1,0 +1,89 @@
+"""Dagster over three sandbox sites: a wrong key fails its site alone; the others resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+import typing as t
+
+from conftest import ROOT
+
+from maxio_sandbox import Sandbox, SandboxConfig
+
+COUNTS = {"subscriptions": 40, "customers": 20, "invoices": 30}
+STREAMS = sorted(COUNTS)
+
+
+def load_script() -> t.Any:
+    # scripts/ is not a package, so import the file by path.
+    spec = importlib.util.spec_from_file_location("sites_script", ROOT / "scripts" / "sites.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+sites_script = load_script()
+
+
+def test_a_wrong_key_fails_its_site_alone_and_the_others_resume(tmp_path):
+    names = ("east", "west", "wrong")
+    sandboxes = {
+        name: Sandbox(
+            SandboxConfig(api_key=f"sk_{name}_2f9c", subdomain=name, seed=i, counts=COUNTS)
+        ).start()
+        for i, name in enumerate(names)
+    }
+    try:
+        entries = [
+            {"name": name, "subdomain": name, "base_url": site.url,
+             "api_key_env": f"TEST_KEY_{name.upper()}"}
+            for name, site in sandboxes.items()
+        ]  # fmt: skip
+        keys = {"TEST_KEY_EAST": "sk_east_2f9c", "TEST_KEY_WEST": "sk_west_2f9c",
+                "TEST_KEY_WRONG": "sk_not_this_sites_key"}  # fmt: skip
+        trial = sites_script.Trial(
+            tmp_path / "project", entries, keys, max_parallel=4, retries=1, retry_delay=1
+        )
+        # Three streams are enough to see rows and state; the tap's own tests cover the rest.
+        select = {f"TAP_MAXIO_{n.upper()}__SELECT": json.dumps([f"{s}.*" for s in STREAMS])
+                  for n in names}  # fmt: skip
+
+        first = trial.run(tmp_path / "run-1.log", say=lambda _: None, **select)
+        assert first["east"].ok and first["west"].ok, first
+        assert not first["wrong"].ok
+        assert "HTTP 401" in first["wrong"].error and "refused the API key" in first["wrong"].error
+        log = (tmp_path / "run-1.log").read_text()
+        # A refused key is not retried: no retry can mend it.
+        assert 'step "maxio_wrong" failed and has requested a retry' not in log
+        for name in ("east", "west"):
+            assert first[name].rows == sum(COUNTS.values())
+            assert trial.counts(name) == COUNTS
+        states = sorted(p.name for p in (tmp_path / "project" / "state").iterdir())
+        assert states == [f"dev:tap-maxio-{n}-to-target-duckdb-per-site" for n in ("east", "west")]
+
+        time.sleep(1.01 - time.time() % 1)  # a change in the second a sync starts waits a run
+        changed = {
+            "east": sandboxes["east"].mutate(updates=2, creates=1),
+            "west": sandboxes["west"].mutate(updates=6, creates=3),
+        }
+        keys["TEST_KEY_WRONG"] = "sk_wrong_2f9c"  # the key fixed
+        trial.keys = keys
+        second = trial.run(tmp_path / "run-2.log", say=lambda _: None, **select)
+        assert all(result.ok for result in second.values()), second
+        for name in ("east", "west"):
+            # Each resumed from its own bookmark: its own changes, and at most the rows of
+            # its bookmark's second again (inclusive bookmarks), not the whole site.
+            touched = sum(len(changed[name][s]) for s in STREAMS)
+            assert touched <= second[name].rows <= touched + 2 * len(STREAMS), (name, second)
+            assert trial.counts(name) == {s: len(sandboxes[name].records(s)) for s in STREAMS}
+        assert second["wrong"].rows == sum(COUNTS.values())  # its first complete run
+        for run in ("run-1.log", "run-2.log"):
+            text = (tmp_path / run).read_text()
+            assert not [key for key in keys.values() if key in text]
+    finally:
+        for site in sandboxes.values():
+            site.stop()
