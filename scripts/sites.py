@@ -64,6 +64,7 @@ class Trial:
         """Write the project into `folder` (emptied first); `settings` top the sites list."""
         self.folder = folder
         self.keys = keys
+        self.events: t.Sequence[t.Any] = ()
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "orchestration").mkdir(parents=True)
         (folder / "output").mkdir()
@@ -126,6 +127,7 @@ class Trial:
             events = instance.all_logs(record.dagster_run.run_id)
         finally:
             instance.dispose()
+        self.events = events
         by_step = {site.ident: site.name for site in self.site_list.sites}
         results: dict[str, SiteResult] = {}
         for event in events:
@@ -141,6 +143,27 @@ class Trial:
                 message = EXCEPTION_CLASS.sub("", error.message.strip()) if error else ""
                 results[name] = SiteResult(ok=False, error=message)
         return results
+
+    def most_at_once(self) -> int:
+        """The most sites that ran at one time in the latest run, from its step events."""
+        starts = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED}
+        ends = {
+            dg.DagsterEventType.STEP_SUCCESS,
+            dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.STEP_UP_FOR_RETRY,
+        }
+        changes = sorted(
+            # At one instant an end comes before a start: those two did not overlap.
+            (event.timestamp, 1 if kind in starts else -1)
+            for event in self.events
+            if event.dagster_event is not None
+            and (kind := event.dagster_event.event_type) in starts | ends
+        )
+        running = most = 0
+        for _, change in changes:
+            running += change
+            most = max(most, running)
+        return most
 
     def warehouse(self, site: str) -> Path:
         """The DuckDB file of one site (target-duckdb-per-site in meltano.yml)."""
@@ -198,6 +221,7 @@ def main() -> int:
     """Run the whole show; 0 when every site is complete and only the changed ones moved."""
     folder = ROOT / "output" / "sites"
     started = time.monotonic()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, even piped
     entries, keys, sandboxes = [], {}, {}
     try:
         for n in range(1, SITES + 1):
@@ -217,6 +241,7 @@ def main() -> int:
         print(f"{SITES} inherited extractors in {plugins_path(trial.sites_file).relative_to(ROOT)}")
         print("Dagster job maxio_sites, at most 4 sites at once (log: output/sites/run-1.log)")
         first = run_and_check(trial, sandboxes, folder / "run-1.log")
+        print(f"  at most {trial.most_at_once()} sites at once")
         print(f"{first} of {SITES} sites complete in {time.monotonic() - started:.0f} s")
         before = {name: trial.versions(name) for name in sandboxes}
         time.sleep(1.01 - time.time() % 1)  # a change in the second a sync starts waits a run

@@ -46,7 +46,7 @@ def test_a_wrong_key_fails_its_site_alone_and_the_others_resume(tmp_path):
         keys = {"TEST_KEY_EAST": "sk_east_2f9c", "TEST_KEY_WEST": "sk_west_2f9c",
                 "TEST_KEY_WRONG": "sk_not_this_sites_key"}  # fmt: skip
         trial = sites_script.Trial(
-            tmp_path / "project", entries, keys, max_parallel=4, retries=1, retry_delay=1
+            tmp_path / "project", entries, keys, max_parallel=2, retries=1, retry_delay=1
         )
         # Three streams are enough to see rows and state; the tap's own tests cover the rest.
         select = {f"TAP_MAXIO_{n.upper()}__SELECT": json.dumps([f"{s}.*" for s in STREAMS])
@@ -56,6 +56,7 @@ def test_a_wrong_key_fails_its_site_alone_and_the_others_resume(tmp_path):
         assert first["east"].ok and first["west"].ok, first
         assert not first["wrong"].ok
         assert "HTTP 401" in first["wrong"].error and "refused the API key" in first["wrong"].error
+        assert trial.most_at_once() == 2  # side by side, and no more than max_parallel
         log = (tmp_path / "run-1.log").read_text()
         # A refused key is not retried: no retry can mend it.
         assert 'step "maxio_wrong" failed and has requested a retry' not in log
