@@ -55,17 +55,8 @@ def install() -> None:
         if not (BIN / "python").exists():
             run(sys.executable, "-m", "venv", VENV)
         run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(
-            BIN / "python",
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "-e",
-            "./sandbox",
-            "-e",
-            ".[dev,orchestration]",
-        )
+        editable = ("-e", "./sandbox", "-e", ".[dev,orchestration]")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", *editable)
         tap.touch()
     if not newer(PLUGINS_STAMP, ROOT / "meltano.yml", tap):
         run(BIN / "meltano", "install")
