@@ -69,6 +69,8 @@ class Trial:
         (folder / "orchestration").mkdir(parents=True)
         (folder / "output").mkdir()
         (folder / "dagster").mkdir()
+        # Dagster's instance: runs and events in this folder, and no usage statistics sent.
+        (folder / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         shutil.copy(ROOT / "meltano.yml", folder / "meltano.yml")
         self.sites_file = folder / "orchestration" / "sites.toml"
         lines = [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
@@ -140,6 +142,9 @@ class Trial:
                 results[name] = SiteResult(ok=True, rows=int(t.cast("t.Any", rows).value))
             elif dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE:
                 error = dagster_event.step_failure_data.error
+                # Past its retries a step fails with "Exceeded max_retries": the cause says why.
+                while error is not None and error.cause is not None:
+                    error = error.cause
                 message = EXCEPTION_CLASS.sub("", error.message.strip()) if error else ""
                 results[name] = SiteResult(ok=False, error=message)
         return results
