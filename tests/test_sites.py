@@ -179,13 +179,17 @@ def test_each_site_gets_its_own_extractor_schema_and_key_variable():
 # Dagster
 
 
-def test_each_site_is_an_asset_of_the_job_with_its_retries(tmp_path):
+def test_each_site_is_an_asset_of_the_job_with_its_retries_and_limit(tmp_path):
     site_list = parse_sites({"sites": [site(), site(name="acme-eu")], "retries": 5,
-                             "retry_delay": 7, "cron": "*/15 * * * *"})  # fmt: skip
+                             "retry_delay": 7, "cron": "*/15 * * * *",
+                             "max_parallel": 7})  # fmt: skip
     defs = build(site_list, tmp_path)
     job = defs.resolve_job_def("maxio_sites")
     assert sorted(node.name for node in job.nodes) == ["maxio_acme_eu", "maxio_acme_us"]
     assert job.executor_def.name == "multiprocess"  # a process per site
+    # Unconfigured, the executor would run as many as the machine has cores.
+    executor_config = job.executor_def.apply_config_mapping({}).value["config"]
+    assert executor_config["max_concurrent"] == 7
     for asset in defs.assets or []:
         policy = asset.op.retry_policy  # type: ignore[union-attr]
         assert (policy.max_retries, policy.delay) == (5, 7)
