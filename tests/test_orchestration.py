@@ -1,4 +1,4 @@
-"""Dagster over three sandbox sites: a wrong key fails its site alone; the others resume."""
+"""Dagster over sandbox sites: a wrong key and a 5xx fail their own site alone; all resume."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from conftest import ROOT
 from maxio_sandbox import Sandbox, SandboxConfig
 
 COUNTS = {"subscriptions": 40, "customers": 20, "invoices": 30}
-STREAMS = sorted(COUNTS)
+#: Read in this order; the flaky site fails on the last, after the others' state is saved.
+STREAMS = ["customers", "invoices", "subscriptions"]
+SITES = ("east", "west", "wrong", "flaky")
 
 
 def load_script() -> t.Any:
@@ -29,13 +31,12 @@ def load_script() -> t.Any:
 sites_script = load_script()
 
 
-def test_a_wrong_key_fails_its_site_alone_and_the_others_resume(tmp_path):
-    names = ("east", "west", "wrong")
+def test_a_failing_site_fails_alone_and_every_site_resumes_from_its_own_state(tmp_path):
     sandboxes = {
         name: Sandbox(
             SandboxConfig(api_key=f"sk_{name}_2f9c", subdomain=name, seed=i, counts=COUNTS)
         ).start()
-        for i, name in enumerate(names)
+        for i, name in enumerate(SITES)
     }
     try:
         entries = [
@@ -43,44 +44,57 @@ def test_a_wrong_key_fails_its_site_alone_and_the_others_resume(tmp_path):
              "api_key_env": f"TEST_KEY_{name.upper()}"}
             for name, site in sandboxes.items()
         ]  # fmt: skip
-        keys = {"TEST_KEY_EAST": "sk_east_2f9c", "TEST_KEY_WEST": "sk_west_2f9c",
-                "TEST_KEY_WRONG": "sk_not_this_sites_key"}  # fmt: skip
+        keys = {f"TEST_KEY_{name.upper()}": f"sk_{name}_2f9c" for name in SITES}
+        keys["TEST_KEY_WRONG"] = "sk_not_this_sites_key"
         trial = sites_script.Trial(
             tmp_path / "project", entries, keys, max_parallel=2, retries=1, retry_delay=1
         )
-        # Three streams are enough to see rows and state; the tap's own tests cover the rest.
-        select = {f"TAP_MAXIO_{n.upper()}__SELECT": json.dumps([f"{s}.*" for s in STREAMS])
-                  for n in names}  # fmt: skip
+        env = {
+            # Three streams are enough to see rows and state; the tap's tests cover the rest.
+            **{f"TAP_MAXIO_{n.upper()}__SELECT": json.dumps([f"{s}.*" for s in STREAMS])
+               for n in SITES},
+            # The flaky site's 5xx outlasts the tap's retries at once.
+            "TAP_MAXIO_FLAKY_MAX_RETRIES": "1",
+        }  # fmt: skip
+        sandboxes["flaky"].fail_next(503, times=1000, path="/subscriptions.json")
 
-        first = trial.run(tmp_path / "run-1.log", say=lambda _: None, **select)
+        first = trial.run(tmp_path / "run-1.log", say=lambda _: None, **env)
         assert first["east"].ok and first["west"].ok, first
+        assert trial.most_at_once() == 2  # side by side, and no more than max_parallel
         assert not first["wrong"].ok
         assert "HTTP 401" in first["wrong"].error and "refused the API key" in first["wrong"].error
-        assert trial.most_at_once() == 2  # side by side, and no more than max_parallel
+        assert not first["flaky"].ok
+        assert "subscriptions: HTTP 503" in first["flaky"].error, first["flaky"]
         log = (tmp_path / "run-1.log").read_text()
-        # A refused key is not retried: no retry can mend it.
+        # A 5xx is retried by Dagster too; a refused key is not: no retry can mend it.
+        assert 'step "maxio_flaky" failed and has requested a retry' in log
         assert 'step "maxio_wrong" failed and has requested a retry' not in log
         for name in ("east", "west"):
             assert first[name].rows == sum(COUNTS.values())
             assert trial.counts(name) == COUNTS
         states = sorted(p.name for p in (tmp_path / "project" / "state").iterdir())
-        assert states == [f"dev:tap-maxio-{n}-to-target-duckdb-per-site" for n in ("east", "west")]
+        assert states == [
+            f"dev:tap-maxio-{n}-to-target-duckdb-per-site" for n in ("east", "flaky", "west")
+        ]
 
         time.sleep(1.01 - time.time() % 1)  # a change in the second a sync starts waits a run
         changed = {
             "east": sandboxes["east"].mutate(updates=2, creates=1),
             "west": sandboxes["west"].mutate(updates=6, creates=3),
         }
-        keys["TEST_KEY_WRONG"] = "sk_wrong_2f9c"  # the key fixed
-        trial.keys = keys
-        second = trial.run(tmp_path / "run-2.log", say=lambda _: None, **select)
+        sandboxes["flaky"].clear_faults()
+        trial.keys["TEST_KEY_WRONG"] = "sk_wrong_2f9c"  # the key fixed
+        second = trial.run(tmp_path / "run-2.log", say=lambda _: None, **env)
         assert all(result.ok for result in second.values()), second
         for name in ("east", "west"):
-            # Each resumed from its own bookmark: its own changes, and at most the rows of
-            # its bookmark's second again (inclusive bookmarks), not the whole site.
+            # Each resumed from its own bookmarks: its own changes, and at most the rows of
+            # each bookmark's second again (inclusive bookmarks), not the whole site.
             touched = sum(len(changed[name][s]) for s in STREAMS)
             assert touched <= second[name].rows <= touched + 2 * len(STREAMS), (name, second)
             assert trial.counts(name) == {s: len(sandboxes[name].records(s)) for s in STREAMS}
+        # The flaky site resumed from what its failed run saved: only subscriptions in full.
+        assert COUNTS["subscriptions"] <= second["flaky"].rows <= COUNTS["subscriptions"] + 4
+        assert trial.counts("flaky") == COUNTS
         assert second["wrong"].rows == sum(COUNTS.values())  # its first complete run
         for run in ("run-1.log", "run-2.log"):
             text = (tmp_path / run).read_text()
