@@ -7,7 +7,6 @@ through it, the SDK's record counters (`METRIC: {...}`) among them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -110,7 +109,6 @@ def run_meltano(
     loader: str,
     say: t.Callable[[str], None],
     *,
-    env: t.Mapping[str, str] | None = None,
     secret: str = "",
 ) -> Outcome:
     """`meltano run EXTRACTOR LOADER` in `project`; every line said has `secret` masked."""
@@ -123,7 +121,6 @@ def run_meltano(
     with subprocess.Popen(  # noqa: S603 - a fixed command; names come from the checked site list
         command,
         cwd=project,
-        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
