@@ -118,7 +118,7 @@ class Trial:
                 out.write(line)
                 done = DONE.search(line)
                 if done:
-                    say(f"  {done.group(1)}: {done.group(2)} rows")
+                    say(f"  {done.group(1)}: {done.group(2)} rows read")
         return self.results()
 
     def results(self) -> dict[str, SiteResult]:
@@ -255,6 +255,8 @@ def main() -> int:
         print(f"\nChanged {', '.join(CHANGED)}; running again (log: output/sites/run-2.log)")
         again = time.monotonic()
         second = run_and_check(trial, sandboxes, folder / "run-2.log")
+        # Full-table streams are read whole on every run: what is new is what a site's
+        # warehouse did not hold before, a row or a newer version of it.
         new = {name: len(trial.versions(name) - before[name]) for name in sandboxes}
         moved = sorted(name for name, n in new.items() if n)
         for name in moved:
