@@ -149,6 +149,17 @@ class Trial:
                 results[name] = SiteResult(ok=False, error=message)
         return results
 
+    def retried(self) -> set[str]:
+        """The sites that Dagster retried in the latest run."""
+        by_step = {site.ident: site.name for site in self.site_list.sites}
+        return {
+            by_step[event.step_key]
+            for event in self.events
+            if event.dagster_event is not None
+            and event.dagster_event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+            and event.step_key in by_step
+        }
+
     def most_at_once(self) -> int:
         """The most sites that ran at one time in the latest run, from its step events."""
         starts = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED}
