@@ -183,7 +183,8 @@ class Trial:
 
     def warehouse(self, site: str) -> Path:
         """The DuckDB file of one site (target-duckdb-per-site in meltano.yml)."""
-        return self.folder / "output" / f"maxio_{site.replace('-', '_')}.duckdb"
+        (ident,) = (s.ident for s in self.site_list.sites if s.name == site)
+        return self.folder / "output" / f"{ident}.duckdb"
 
     def versions(self, site: str) -> set[tuple]:
         """Every row the site's warehouse holds, as (table, key..., updated_at)."""
