@@ -4,6 +4,7 @@
     python3 scripts/dev.py test     # lint, type-check and the whole test suite
     python3 scripts/dev.py install  # only .venv and the Meltano plugins
     python3 scripts/dev.py mutate   # mutation testing of the core modules (docs/mutation.md)
+    python3 scripts/dev.py sites    # 20 sandbox sites -> Dagster, 4 at a time -> DuckDB, checked
 
 Only the standard library is used here: this is what creates the environment.
 """
@@ -44,7 +45,7 @@ def newer(target: Path, *sources: Path) -> bool:
 
 
 def install() -> None:
-    """Create .venv with the tap, the sandbox and the dev tools, then the Meltano plugins.
+    """Create .venv with the tap, the sandbox, dev tools and Dagster, then the Meltano plugins.
 
     The sandbox is not in the dev extra: PyPI refuses a wheel whose metadata names a
     local path, and pip cannot install it both from that path and editable.
@@ -54,7 +55,8 @@ def install() -> None:
         if not (BIN / "python").exists():
             run(sys.executable, "-m", "venv", VENV)
         run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", "./sandbox", "-e", ".[dev]")
+        editable = ("-e", "./sandbox", "-e", ".[dev,orchestration]")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", *editable)
         tap.touch()
     if not newer(PLUGINS_STAMP, ROOT / "meltano.yml", tap):
         run(BIN / "meltano", "install")
@@ -66,7 +68,8 @@ def lint() -> None:
     """Lint and format checks (ruff), and type checks (mypy)."""
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
-    run(BIN / "mypy", "tap_maxio", "sandbox/maxio_sandbox", "scripts", "benchmarks")
+    packages = ("tap_maxio", "sandbox/maxio_sandbox", "orchestration", "scripts", "benchmarks")
+    run(BIN / "mypy", *packages)
 
 
 def mutate() -> None:
@@ -112,6 +115,7 @@ COMMANDS = {
     "demo": [install, lambda: run(BIN / "python", "scripts/demo.py")],
     "test": [install, lint, lambda: run(BIN / "python", "-m", "pytest", "-W", "error")],
     "mutate": [install, mutate],
+    "sites": [install, lambda: run(BIN / "python", "scripts/sites.py")],
 }
 
 
