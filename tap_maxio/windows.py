@@ -318,7 +318,7 @@ class WindowReader:
         # the caller has taken every window handed over: else a slow caller, or a
         # head slow to answer, would let the whole range be read ahead.
         buffered = run.waiting + sum(len(s.records) for s in slots if s.records is not None)
-        index = 0
+        index, shared = 0, False
         while index < len(slots) and running < self.workers:
             slot = slots[index]
             index += 1
@@ -333,21 +333,32 @@ class WindowReader:
                 cut = slot.window.start + timedelta(seconds=max(1, round(span)))
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
-            elif self.density and index == len(slots):
-                # The last unread window, with workers idle: a keyset read of it
-                # would go one request at a time, so share it among them when it
-                # is expected to hold a page or more. Rows crowd towards the
-                # present, and a first page from the sparse past would otherwise
-                # keep a long history on one worker.
-                shares = self.workers - running
-                if shares > 1 and self.density * slot.window.seconds >= self.page_size:
-                    first, *rest = slot.window.pieces(shares)
-                    slot.window = first
-                    for offset, piece in enumerate(rest):
-                        slots.insert(index + offset, _Slot(piece))
+            elif self.density and index == len(slots) and not shared:
+                shared = True  # its last piece is not shared again among the rest
+                for offset, piece in enumerate(self._share(slot, self.workers - running)):
+                    slots.insert(index + offset, _Slot(piece))
             slot.future = executor.submit(self._read_window, slot.window)
             slot.future.add_done_callback(run.wake)
             running += 1
+
+    def _share(self, slot: _Slot, idle: int) -> list[Window]:
+        """Cut the last unread window for idle workers; return the pieces after the first.
+
+        A keyset read of it would go one request at a time, so it is shared when
+        it is expected to hold a page or more. Rows crowd towards the present, and
+        a first page from the sparse past would otherwise keep a long history on
+        one worker. Each piece ends on a short page, one request more than its
+        whole pages: at most three pieces, and one more per ten pages expected,
+        keep that within two requests and a tenth.
+        """
+        assert self.density is not None
+        pages = self.density * slot.window.seconds / self.page_size
+        shares = min(idle, 3 + int(pages / 10))
+        if shares < 2 or pages < 1:
+            return []
+        first, *rest = slot.window.pieces(shares)
+        slot.window = first
+        return rest
 
     def _settle(self, slots: deque[_Slot], slot: _Slot) -> None:
         """Take a finished window read: keep its records, or queue what is left."""
