@@ -1,11 +1,13 @@
-"""Drift-free reading of an `updated_at` range in time windows.
+"""Drift-free reading of a date range in time windows.
 
+The date is `updated_at`, or an immutable one (`created_at`) for a backfill:
+rows never leave a window of their creation time, but the rules are the same.
 Maxio lists page by number, so a row that changes during a sync shifts every
 later row up one place and the first row of the next page is never read. Here
 no request ever asks for page 2 of a set that can shrink under it:
 
 * a window that fits in one page is read with one request, an atomic snapshot;
-* on an endpoint that sorts by `updated_at`, a full page is followed by a
+* on an endpoint that sorts by the date, a full page is followed by a
   keyset restart from the last second it reached (duplicates dropped);
 * elsewhere a full window is split in two and each half read again;
 * a single second holding more than a page is paged through in passes until
@@ -62,13 +64,14 @@ class Window:
 class PageRequest:
     """One request of a window read.
 
-    `tie_order` asks for the endpoint's stable order among the rows of one
-    crowded second.
+    `date_field` is the date the window filters on; `tie_order` asks for the
+    endpoint's stable order among the rows of one crowded second.
     """
 
     window: Window
     page: int = 1
     tie_order: bool = False
+    date_field: str = "updated_at"
 
 
 class Page(t.Protocol):
@@ -243,9 +246,11 @@ class WindowReader:
         timestamp: Callable[[dict], datetime | None],
         workers: int = 1,
         pages_per_window: int = 8,
+        date_field: str = "updated_at",
     ) -> None:
         """Set how pages are fetched, and how records are keyed and dated."""
         self.fetch = fetch
+        self.date_field = date_field
         self.page_size = page_size
         self.keyset = keyset
         self.key = key
@@ -392,7 +397,7 @@ class WindowReader:
         """Read one window with one request, or say how the rest must be read."""
         if window.seconds == 0:
             return _Result(self._read_second(window))
-        records = self._fetch(PageRequest(window))
+        records = self._fetch(PageRequest(window, date_field=self.date_field))
         if len(records) < self.page_size:
             return _Result(records, span=window.seconds)
         stamps = [to_utc_second(stamp) for stamp in records.stamps() if stamp is not None]
@@ -424,7 +429,8 @@ class WindowReader:
             seen: dict[Hashable, dict] = {}
             page = 1
             while True:
-                records = self._fetch(PageRequest(window, page, tie_order=True))
+                request = PageRequest(window, page, tie_order=True, date_field=self.date_field)
+                records = self._fetch(request)
                 seen.update((self.key(r), r) for r in records.records())
                 if len(records) < self.page_size:
                     break
