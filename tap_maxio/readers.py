@@ -242,7 +242,7 @@ class UpdatedAt(Reader):
     """[bookmark, sync start] in drift-free windows (see windows.py), STATE after each.
 
     A list declared with a `backfill` is read on its first sync, without
-    start_date, in windows of an immutable date instead (see `backfill_from`).
+    start_date, in windows of an immutable date instead (see `backfill_span`).
     """
 
     def start(self, context: Context | None) -> datetime:
