@@ -23,7 +23,7 @@ from typing_extensions import override
 from tap_maxio.auth import authenticator
 from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
 from tap_maxio.pagination import MaxioPaginator
-from tap_maxio.readers import IdCursor
+from tap_maxio.readers import BACKFILL, IdCursor
 from tap_maxio.retries import QUIET_BACKOFF, RETRY_STATUSES, giving_up, throttled, waits
 from tap_maxio.windows import PageRequest, parse_timestamp, utc_iso
 
@@ -369,14 +369,14 @@ class MaxioStream(RESTStream[t.Any]):
             page = next_page_token.page
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window
-            spec = self.spec
-            params.update(spec.tie_param if next_page_token.tie_order else spec.sort_param)
+            date_field = next_page_token.date_field
+            params.update(self.spec.order(date_field, tie=next_page_token.tie_order))
             # Maxio compares milliseconds. A window's end second is the next one's
             # start, which reads the rest of it; a single second is followed by the
             # next second, so it is asked for whole.
             end = window.end + WHOLE_SECOND if window.seconds == 0 else window.end
             bounds = {
-                "date_field": "updated_at",
+                "date_field": date_field,
                 "start_datetime": utc_iso(window.start),
                 "end_datetime": utc_iso(end),
             }
@@ -546,19 +546,22 @@ class MaxioStream(RESTStream[t.Any]):
             setattr(response, "maxio_records", records)  # noqa: B010
         return records
 
-    def page_stamps(self, response: requests.Response) -> Page:
-        """A response's timestamps now; its records are parsed when emitted."""
+    def page_stamps(self, response: requests.Response, field: str = "updated_at") -> Page:
+        """A response's timestamps (of `field`) now; its records are parsed when emitted."""
         summary = msgspec.json.decode(response.content, type=self.summary_type)
         spec = self.spec
         items = summary if spec.records_key is None else getattr(summary, spec.records_key) or []
         if spec.wrapper is not None:
             items = [getattr(item, spec.wrapper) for item in items]
-        return _LazyPage(self, response.content, [item.updated_at for item in items])
+        return _LazyPage(self, response.content, [getattr(item, field) for item in items])
 
     @cached_property
     def summary_type(self) -> t.Any:
-        """A msgspec type that reads only each record's updated_at from a page."""
-        item: t.Any = msgspec.defstruct(f"{self.name}_stamp", [("updated_at", str | None, None)])
+        """A msgspec type that reads only each record's dates from a page."""
+        backfill = self.spec.backfill
+        dates = ["updated_at"] if backfill is None else ["updated_at", backfill.date_field]
+        fields = [(name, str | None, None) for name in dates]
+        item: t.Any = msgspec.defstruct(f"{self.name}_stamp", fields)
         if self.spec.wrapper is not None:
             item = msgspec.defstruct(f"{self.name}_wrapped", [(self.spec.wrapper, item)])
         if self.spec.records_key is None:
@@ -592,8 +595,12 @@ class MaxioStream(RESTStream[t.Any]):
         self._write_state_message()
 
     def remember(self, context: Context | None, key: str, value: t.Any) -> None:
-        """Keep a value of the stream's own in its state, and write STATE."""
-        self.get_context_state(context)[key] = value
+        """Keep a value of the stream's own in its state (None: drop it), and write STATE."""
+        state = self.get_context_state(context)
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
         self.state_manager.is_flushed = False
         self._write_state_message()
 
@@ -627,17 +634,19 @@ class MaxioStream(RESTStream[t.Any]):
         bookmark's second, read again). A value past the sync's upper bound (a row
         changed while it was read) is taken as the bound: past it, rows changed
         during the sync would be skipped next time. Ids read in any order move the
-        bookmark once all are read.
+        bookmark once all are read. During a backfill the bookmark stays where its
+        first run set it, the point the next updated_at windows start from.
         """
         if self.replication_key is None or self.spec.id_order != "asc":
             return
+        state = self.get_context_state(context)
         value = latest_record.get(self.replication_key)
-        if value is None:
+        if value is None or BACKFILL in state:
             return
         if self.spec.replication == "updated_at" and value > self._upper_bound:
             value = self._upper_bound
             latest_record = {**latest_record, self.replication_key: value}
-        current = self.get_context_state(context).get("replication_key_value")
+        current = state.get("replication_key_value")
         if current is not None and value <= current:
             return
         super()._increment_stream_state(latest_record, context=context)

@@ -28,6 +28,17 @@ class DeclarationError(ValueError):
     """A table of streams.toml that the tap cannot read."""
 
 
+class Backfill(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How a first sync reads a list that cannot sort by updated_at: by an immutable date.
+
+    Rows never leave a window of their creation time when they change, so such
+    windows, read in that order with keyset restarts, are drift-free.
+    """
+
+    date_field: t.Literal["created_at"]
+    sort_param: t.Annotated[dict[str, str], msgspec.Meta(min_length=1)]
+
+
 class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """One table of streams.toml; the file's header says what each key means."""
 
@@ -58,19 +69,38 @@ class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     fields: dict[str, str] = {}
     tombstones: dict[str, t.Literal["customer_id", "subscription_id"]] = {}
     deleted_field: str | None = None
+    backfill: Backfill | None = None
 
     @property
     def replication_key(self) -> str | None:
         """The record field the bookmark is kept on, in the SDK's terms."""
         return {"updated_at": "updated_at", "since_id": "id"}.get(self.replication)
 
+    def order(self, date_field: str, *, tie: bool) -> dict[str, str]:
+        """How to ask for a window of `date_field` in order (`tie`: one crowded second)."""
+        if self.backfill is not None and date_field == self.backfill.date_field:
+            # Creation order is also a stable order within one second.
+            return self.backfill.sort_param
+        return self.tie_param if tie else self.sort_param
 
-def allowed(key: str) -> str:
-    """What a key of a table may hold, for an error message."""
-    hints = t.get_type_hints(StreamSpec)
-    if key not in hints:
-        return "keys: " + ", ".join(StreamSpec.__struct_fields__)
-    hint = hints[key]
+
+def allowed(where: str) -> str:
+    """What the key at `where` (`paged`, `backfill.date_field`) may hold, for an error message.
+
+    A table, or a key that is not one, is answered with the keys of the table.
+    """
+    struct: t.Any = StreamSpec
+    hint: t.Any = None
+    for key in (part.split("[")[0] for part in where.split(".") if part):
+        hints = t.get_type_hints(struct)
+        hint = hints.get(key)
+        inner = [o for o in (hint, *t.get_args(hint)) if isinstance(o, type)]
+        tables = [o for o in inner if issubclass(o, msgspec.Struct)]
+        if not tables:
+            break
+        struct, hint = tables[0], None
+    if hint is None:
+        return "keys: " + ", ".join(struct.__struct_fields__)
     options = [hint] if t.get_origin(hint) is t.Literal else t.get_args(hint)
     literals = [v for o in options if t.get_origin(o) is t.Literal for v in t.get_args(o)]
     if literals:
@@ -84,17 +114,17 @@ def parse(name: str, table: dict[str, t.Any], names: t.Container[str]) -> Stream
         spec = msgspec.convert(table, StreamSpec)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        if message.startswith("Object contains unknown field"):
-            hint = allowed("")
-        else:
-            where = message.rpartition(" - at `$.")[2].rstrip("`")
-            hint = allowed(where.split(".")[0].split("[")[0])
+        _, at, where = message.rpartition(" - at `$")
+        hint = allowed(where.rstrip("`") if at else "")
         raise DeclarationError(f"streams.toml [{name}]: {message}; allowed {hint}") from None
     if spec.parent is not None and spec.parent not in names:
         message = f"streams.toml [{name}]: parent {spec.parent!r} is not a stream"
         raise DeclarationError(message)
     if spec.wrapper is None and spec.records_key is None:
         message = f"streams.toml [{name}]: give wrapper, records_key or both"
+        raise DeclarationError(message)
+    if spec.backfill is not None and spec.replication != "updated_at":
+        message = f'streams.toml [{name}]: backfill needs replication = "updated_at"'
         raise DeclarationError(message)
     if spec.tombstones and len(spec.primary_keys) != 1:
         message = f"streams.toml [{name}]: tombstones need a primary key of one field"

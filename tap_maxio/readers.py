@@ -11,6 +11,7 @@ import time
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 
 from typing_extensions import override
 
@@ -32,6 +33,10 @@ _T = t.TypeVar("_T")
 EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
 #: Seconds between two progress lines of one stream.
 PROGRESS_EVERY = 5.0
+#: State key of an unfinished backfill: the date it has read up to, in UTC.
+BACKFILL = "backfill_reached"
+#: The date field of incremental windows.
+UPDATED_AT = "updated_at"
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,8 @@ class Host(t.Protocol):
         """A response's records (parsed once)."""
         ...
 
-    def page_stamps(self, response: requests.Response) -> Page:
-        """A response's timestamps now, its records when they are emitted."""
+    def page_stamps(self, response: requests.Response, field: str = UPDATED_AT) -> Page:
+        """A response's timestamps (of `field`) now, its records when they are emitted."""
         ...
 
     def get_new_paginator(self) -> BaseAPIPaginator:
@@ -95,6 +100,14 @@ class Host(t.Protocol):
 
     def commit(self, context: Context | None, bookmark: t.Any = None) -> None:
         """Write STATE, moving the bookmark to `bookmark` first if one is given."""
+        ...
+
+    def get_context_state(self, context: Context | None) -> dict:
+        """The stream's state (read only: commit and remember change it)."""
+        ...
+
+    def remember(self, context: Context | None, key: str, value: t.Any) -> None:
+        """Keep a value in the stream's state (None: drop it), and write STATE."""
         ...
 
     def finish(self, context: Context | None) -> None:
@@ -226,51 +239,84 @@ class IdsInAnyOrder(Ids):
 
 
 class UpdatedAt(Reader):
-    """[bookmark, sync start] in drift-free windows (see windows.py), STATE after each."""
+    """[bookmark, sync start] in drift-free windows (see windows.py), STATE after each.
+
+    A list declared with a `backfill` is read on its first sync, without
+    start_date, in windows of an immutable date instead (see `backfill_span`).
+    """
 
     def start(self, context: Context | None) -> datetime:
         """Where the read starts: the bookmark, start_date, or the earliest possible."""
         bookmark = self.host.bookmark(context)
         return parse_timestamp(bookmark) if bookmark else EPOCH
 
-    def timestamp(self, record: dict) -> datetime | None:
-        """A record's updated_at (None: it has none)."""
-        value = record.get("updated_at")
+    def timestamp(self, record: dict, field: str = UPDATED_AT) -> datetime | None:
+        """A record's date (None: it has none)."""
+        value = record.get(field)
         return parse_timestamp(value) if value else None
 
     @override
     def read(self, context: Context | None) -> Iterator[dict]:
-        """Windows in time order, each committed once its records are emitted."""
+        """The backfill, if one is due or unfinished; then updated_at windows."""
         host = self.host
-        start, end = self.start(context), host.sync_started_at
+        backfill, end = host.spec.backfill, host.sync_started_at
+        span = self.backfill_span(context)
+        if backfill is not None and span is not None:
+            reached, until = span
+            yield from self.windows(context, backfill.date_field, reached, until)
+            host.remember(context, BACKFILL, None)
+            if until >= end:
+                return
+        yield from self.windows(context, UPDATED_AT, self.start(context), end)
+
+    def backfill_span(self, context: Context | None) -> tuple[datetime, datetime] | None:
+        """The range a backfill has left to read (None: none is due).
+
+        One is due on a first sync without start_date, and goes on until it is
+        read whole. Before any record, its first run sets the bookmark to its
+        upper bound, and the backfill reads up to that bound: a row updated or
+        created once it began is read from there by the updated_at windows.
+        """
+        host = self.host
+        reached, bookmark = host.get_context_state(context).get(BACKFILL), host.bookmark(context)
+        if host.spec.backfill is None or (reached is None and bookmark):
+            return None
+        if reached is None:
+            reached = utc_iso(EPOCH)
+            host.remember(context, BACKFILL, reached)
+        if not bookmark:
+            bookmark = utc_iso(host.sync_started_at)
+            host.commit(context, bookmark)
+        return parse_timestamp(reached), parse_timestamp(bookmark)
+
+    def windows(
+        self, context: Context | None, field: str, start: datetime, end: datetime
+    ) -> Iterator[dict]:
+        """Windows of `field` in time order, each committed once its records are emitted."""
+        host = self.host
+        backfill = field != UPDATED_AT
         reader = WindowReader(
-            lambda request: host.send(context, request, host.page_stamps),
+            lambda request: host.send(context, request, partial(host.page_stamps, field=field)),
             page_size=host.page_size,
-            keyset=bool(host.spec.sort_param),
+            # A backfill's date is one the list sorts by (declared with it).
+            keyset=backfill or bool(host.spec.sort_param),
             key=lambda record: tuple(record.get(k) for k in host.primary_keys),
-            timestamp=self.timestamp,
+            timestamp=partial(self.timestamp, field=field),
             workers=host.workers,
+            date_field=field,
         )
-        log = host.logger
-        log.info("%s: reading updated_at from %s to %s", host.name, utc_iso(start), utc_iso(end))
-        count, last_log = 0, time.monotonic()
+        progress = _Progress(host, field, reader)
+        host.logger.info(
+            "%s: reading %s from %s to %s", host.name, field, utc_iso(start), utc_iso(end)
+        )
         for window, records in reader.read(start, end):
             yield from records
-            count += len(records)
-            self.commit(context, window.end)
-            if time.monotonic() - last_log >= PROGRESS_EVERY:
-                last_log = time.monotonic()
-                log.info(
-                    "%s: %d records so far, reached %s (%d requests)",
-                    *(host.name, count, utc_iso(window.end), reader.requests),
-                )
-        if reader.unstamped:
-            log.warning(
-                "%s: %d records had no updated_at; each was emitted with the window that "
-                "returned it, and the bookmark comes from the others",
-                *(host.name, reader.unstamped),
-            )
-        log.info("%s: %d records in %d requests", host.name, count, reader.requests)
+            if backfill:
+                host.remember(context, BACKFILL, utc_iso(window.end))
+            else:
+                self.commit(context, window.end)
+            progress.window(len(records), window.end)
+        progress.done()
 
     def commit(self, context: Context | None, end: datetime) -> None:
         """Every record up to `end` is emitted: the records moved the bookmark."""
@@ -278,13 +324,42 @@ class UpdatedAt(Reader):
         self.host.commit(context)
 
 
+class _Progress:
+    """The log lines of one windowed read: progress every few seconds, then a summary."""
+
+    def __init__(self, host: Host, field: str, reader: WindowReader) -> None:
+        self.host, self.field, self.reader = host, field, reader
+        self.count, self.last_log = 0, time.monotonic()
+
+    def window(self, count: int, end: datetime) -> None:
+        """A window of `count` records, up to `end`, was emitted."""
+        self.count += count
+        if time.monotonic() - self.last_log >= PROGRESS_EVERY:
+            self.last_log = time.monotonic()
+            self.host.logger.info(
+                "%s: %d records so far, reached %s (%d requests)",
+                *(self.host.name, self.count, utc_iso(end), self.reader.requests),
+            )
+
+    def done(self) -> None:
+        """The read ended: the records without a date, and the totals."""
+        host, reader = self.host, self.reader
+        if reader.unstamped:
+            host.logger.warning(
+                "%s: %d records had no %s; each was emitted with the window that "
+                "returned it, and the bookmark comes from the others",
+                *(host.name, reader.unstamped, self.field),
+            )
+        host.logger.info("%s: %d records in %d requests", host.name, self.count, reader.requests)
+
+
 class WindowBookmark(UpdatedAt):
     """Windows over records that carry no updated_at: the bookmark is the last window's end."""
 
     @override
-    def timestamp(self, record: dict) -> datetime | None:
+    def timestamp(self, record: dict, field: str = UPDATED_AT) -> datetime | None:
         """Every record belongs to the window that returned it."""
-        del record
+        del record, field
         return self.host.sync_started_at
 
     @override
@@ -300,4 +375,4 @@ def reader_for(spec: StreamSpec) -> type[Reader]:
     return {"updated_at": UpdatedAt, "window": WindowBookmark}.get(spec.replication, FullTable)
 
 
-__all__ = ["EPOCH", "IdCursor", "Reader", "reader_for"]
+__all__ = ["BACKFILL", "EPOCH", "IdCursor", "Reader", "reader_for"]

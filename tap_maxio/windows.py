@@ -1,11 +1,13 @@
-"""Drift-free reading of an `updated_at` range in time windows.
+"""Drift-free reading of a date range in time windows.
 
+The date is `updated_at`, or an immutable one (`created_at`) for a backfill:
+rows never leave a window of their creation time, but the rules are the same.
 Maxio lists page by number, so a row that changes during a sync shifts every
 later row up one place and the first row of the next page is never read. Here
 no request ever asks for page 2 of a set that can shrink under it:
 
 * a window that fits in one page is read with one request, an atomic snapshot;
-* on an endpoint that sorts by `updated_at`, a full page is followed by a
+* on an endpoint that sorts by the date, a full page is followed by a
   keyset restart from the last second it reached (duplicates dropped);
 * elsewhere a full window is split in two and each half read again;
 * a single second holding more than a page is paged through in passes until
@@ -62,13 +64,14 @@ class Window:
 class PageRequest:
     """One request of a window read.
 
-    `tie_order` asks for the endpoint's stable order among the rows of one
-    crowded second.
+    `date_field` is the date the window filters on; `tie_order` asks for the
+    endpoint's stable order among the rows of one crowded second.
     """
 
     window: Window
     page: int = 1
     tie_order: bool = False
+    date_field: str = "updated_at"
 
 
 class Page(t.Protocol):
@@ -243,9 +246,11 @@ class WindowReader:
         timestamp: Callable[[dict], datetime | None],
         workers: int = 1,
         pages_per_window: int = 8,
+        date_field: str = "updated_at",
     ) -> None:
         """Set how pages are fetched, and how records are keyed and dated."""
         self.fetch = fetch
+        self.date_field = date_field
         self.page_size = page_size
         self.keyset = keyset
         self.key = key
@@ -318,7 +323,7 @@ class WindowReader:
         # the caller has taken every window handed over: else a slow caller, or a
         # head slow to answer, would let the whole range be read ahead.
         buffered = run.waiting + sum(len(s.records) for s in slots if s.records is not None)
-        index = 0
+        index, shared = 0, False
         while index < len(slots) and running < self.workers:
             slot = slots[index]
             index += 1
@@ -333,21 +338,32 @@ class WindowReader:
                 cut = slot.window.start + timedelta(seconds=max(1, round(span)))
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
-            elif self.density and index == len(slots):
-                # The last unread window, with workers idle: a keyset read of it
-                # would go one request at a time, so share it among them when it
-                # is expected to hold a page or more. Rows crowd towards the
-                # present, and a first page from the sparse past would otherwise
-                # keep a long history on one worker.
-                shares = self.workers - running
-                if shares > 1 and self.density * slot.window.seconds >= self.page_size:
-                    first, *rest = slot.window.pieces(shares)
-                    slot.window = first
-                    for offset, piece in enumerate(rest):
-                        slots.insert(index + offset, _Slot(piece))
+            elif self.density and index == len(slots) and not shared:
+                shared = True  # its last piece is not shared again among the rest
+                for offset, piece in enumerate(self._share(slot, self.workers - running)):
+                    slots.insert(index + offset, _Slot(piece))
             slot.future = executor.submit(self._read_window, slot.window)
             slot.future.add_done_callback(run.wake)
             running += 1
+
+    def _share(self, slot: _Slot, idle: int) -> list[Window]:
+        """Cut the last unread window for idle workers; return the pieces after the first.
+
+        A keyset read of it would go one request at a time, so it is shared when
+        it is expected to hold a page or more. Rows crowd towards the present, and
+        a first page from the sparse past would otherwise keep a long history on
+        one worker. Each piece ends on a short page, one request more than its
+        whole pages: at most three pieces, and one more per ten pages expected,
+        keep that within two requests and a tenth.
+        """
+        assert self.density is not None
+        pages = self.density * slot.window.seconds / self.page_size
+        shares = min(idle, 3 + int(pages / 10))
+        if shares < 2 or pages < 1:
+            return []
+        first, *rest = slot.window.pieces(shares)
+        slot.window = first
+        return rest
 
     def _settle(self, slots: deque[_Slot], slot: _Slot) -> None:
         """Take a finished window read: keep its records, or queue what is left."""
@@ -381,7 +397,7 @@ class WindowReader:
         """Read one window with one request, or say how the rest must be read."""
         if window.seconds == 0:
             return _Result(self._read_second(window))
-        records = self._fetch(PageRequest(window))
+        records = self._fetch(PageRequest(window, date_field=self.date_field))
         if len(records) < self.page_size:
             return _Result(records, span=window.seconds)
         stamps = [to_utc_second(stamp) for stamp in records.stamps() if stamp is not None]
@@ -413,7 +429,8 @@ class WindowReader:
             seen: dict[Hashable, dict] = {}
             page = 1
             while True:
-                records = self._fetch(PageRequest(window, page, tie_order=True))
+                request = PageRequest(window, page, tie_order=True, date_field=self.date_field)
+                records = self._fetch(request)
                 seen.update((self.key(r), r) for r in records.records())
                 if len(records) < self.page_size:
                     break

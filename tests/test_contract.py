@@ -21,7 +21,15 @@ from datetime import timedelta
 from functools import cache
 
 import pytest
-from conftest import Run, run_tap, sandbox_config, select_all, select_only, tap_config
+from conftest import (
+    Run,
+    run_tap,
+    sandbox_config,
+    select_all,
+    select_only,
+    tap_config,
+    wait_for_the_next_second,
+)
 from jsonschema import Draft7Validator
 from spec_contract import (
     ALLOWED_UNDOCUMENTED,
@@ -42,6 +50,7 @@ if t.TYPE_CHECKING:
     from tap_maxio.client import MaxioStream
 
 STREAMS = {s.name: s for s in STREAM_TYPES}
+BACKFILLED = {s.name for s in STREAM_TYPES if s.spec.backfill is not None}
 SECOND = timedelta(seconds=1)
 
 
@@ -121,6 +130,18 @@ def sent() -> dict[str, tuple[bool, list[tuple[str, dict[str, list[str]]]]]]:
         site.clear_log()
         run_tap(small, catalog=top)
         modes["small pages"] = (False, logged(site))
+        # A first sync without start_date backfills by creation, in small pages,
+        # over a second in which more customers were created than a page holds.
+        backfilled = select_only(small, BACKFILLED)
+        del small["start_date"]
+        site.mutate(updates=0, creates=15, collection="customers")
+        wait_for_the_next_second()
+        first = run_tap(small, catalog=backfilled)
+        modes["backfill"] = (False, logged(site))
+        site.mutate(updates=5, creates=3)
+        site.clear_log()
+        run_tap(small, state=first.state, catalog=backfilled)
+        modes["after a backfill"] = (False, logged(site))
     with Sandbox(sandbox_config(invoicing="legacy")) as site:
         first_and_incremental(site, modes, legacy=True)
     return modes
@@ -194,6 +215,28 @@ def test_the_modes_exercise_what_they_claim(sent):
     assert any(stream_of(p, False) == "usages" for p, _ in first), "no child was read"
     _, legacy = sent["legacy first sync"]
     assert any(stream_of(p, True) == "transactions" for p, _ in legacy)
+    for mode, date_field in (("backfill", "created_at"), ("after a backfill", "updated_at")):
+        _, requests = sent[mode]
+        windows = [q for p, q in requests if stream_of(p, False) in BACKFILLED]
+        assert {q["date_field"][0] for q in windows} == {date_field}, mode
+    _, backfill = sent["backfill"]
+    assert any(q.get("page") != ["1"] for _, q in backfill), "no crowded second in a backfill"
+
+
+def test_a_backfill_is_declared_where_the_spec_documents_its_filter_and_order():
+    """The date filter, and an order the spec says is by creation, as declared."""
+    assert BACKFILLED, "no stream backfills"
+    for name in BACKFILLED:
+        spec = STREAMS[name].spec
+        assert spec.backfill is not None
+        op = operation_of(STREAMS[name])
+        filters = {"date_field": spec.backfill.date_field}
+        query = {k: [v] for k, v in {**filters, **spec.backfill.sort_param}.items()}
+        assert request_problems(concrete_path(STREAMS[name]), query) == [], name
+        said = " ".join(str(op.query_parameter(k)) for k in spec.backfill.sort_param).lower()
+        assert "creation" in said, (
+            f"{name}: the spec does not say {spec.backfill.sort_param} orders by creation"
+        )
 
 
 # 2. The spec's example responses through the tap's real reading path

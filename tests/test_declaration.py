@@ -39,6 +39,19 @@ def test_every_shipped_stream_is_declared():
         ({"paged": "no"}, "`$.paged`; allowed type: bool"),
         ({"parent": "nowhere"}, "parent 'nowhere' is not a stream"),
         ({"wrapper": None}, "give wrapper, records_key or both"),
+        ({"backfill": {"date_field": "created_at"}}, "`$.backfill`; allowed keys: date_field,"),
+        (
+            {"backfill": {"date_field": "updated_at", "sort_param": {"direction": "asc"}}},
+            "`$.backfill.date_field`; allowed values: created_at",
+        ),
+        (
+            {"backfill": {"date_field": "created_at", "sort_param": {}}},
+            "length >= 1 - at `$.backfill.sort_param`",
+        ),
+        (
+            {"backfill": {"date_field": "created_at", "sort_param": {"direction": "asc"}}},
+            'backfill needs replication = "updated_at"',
+        ),
     ],
 )
 def test_a_mistake_names_the_stream_the_key_and_what_is_allowed(table, shown):
@@ -46,6 +59,19 @@ def test_a_mistake_names_the_stream_the_key_and_what_is_allowed(table, shown):
         parse("coupons", {**GOOD, **table}, {"coupons"})
     assert str(caught.value).startswith("streams.toml [coupons]: ")
     assert shown in str(caught.value)
+
+
+def test_a_backfill_is_declared_and_asks_for_its_order():
+    specs = load()
+    backfill = specs["customers"].backfill
+    assert backfill is not None
+    assert (backfill.date_field, backfill.sort_param) == ("created_at", {"direction": "asc"})
+    assert specs["customers"].order("created_at", tie=True) == {"direction": "asc"}
+    assert specs["customers"].order("updated_at", tie=False) == {}
+    assert specs["subscriptions"].order("updated_at", tie=True) == {
+        "sort": "id",
+        "direction": "asc",
+    }
 
 
 def test_a_misspelled_key_stops_discovery_on_one_line(tmp_path):

@@ -101,6 +101,17 @@ def test_keyset_reads_close_to_one_request_per_page():
     assert reader.requests <= 1.1 * (5000 / 100)
 
 
+@pytest.mark.parametrize("count", [1001, 1200, 1500, 2000, 3000])
+def test_idle_workers_cost_two_requests_and_a_tenth_at_most(count):
+    # Each piece a window is shared into ends on a short page: a few pages shared
+    # among four workers used to cost half as many requests again.
+    fake = FakeList(count, seed=count)
+    emitted, reader = read_all(fake, keyset=True, workers=4, page_size=200)
+    assert len(emitted) == count
+    pages = -(-count // 200)
+    assert reader.requests <= 1.1 * pages + 2
+
+
 def test_sparse_history_costs_few_requests():
     fake = FakeList(0)
     fake.rows = {1: T0 + timedelta(days=29), 2: T0 + timedelta(days=29, seconds=5)}
