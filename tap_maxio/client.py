@@ -366,6 +366,8 @@ class MaxioStream(RESTStream[t.Any]):
             params["since_id"] = next_page_token.since_id
             if next_page_token.max_id is not None:
                 params["max_id"] = next_page_token.max_id
+            if next_page_token.newest:
+                params.update(direction="desc", per_page=1)
             page = next_page_token.page
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from typing_extensions import override
 
+from tap_maxio.idranges import IdRanges
 from tap_maxio.windows import WindowReader, parse_timestamp, utc_iso
 
 if t.TYPE_CHECKING:
@@ -36,11 +37,15 @@ PROGRESS_EVERY = 5.0
 
 @dataclass(frozen=True)
 class IdCursor:
-    """The token of an id-cursor request: ids from `since_id` (up to `max_id`)."""
+    """The token of an id-cursor request: ids from `since_id` (up to `max_id`).
+
+    `newest` asks for the one highest id from `since_id` on instead (newest first).
+    """
 
     since_id: int
     max_id: int | None = None
     page: int = 1
+    newest: bool = False
 
 
 class Host(t.Protocol):
@@ -170,18 +175,29 @@ class Ids(Reader):
         return last + 1 if self.host.spec.since_id == "inclusive" else last
 
     def pages(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
-        """Each page's new records, in id order."""
+        """Each page's new records, in id order; STATE after each.
+
+        Where the list takes `max_id`, the ids up to the newest one at the start
+        are read in ranges, several at once (see idranges.py).
+        """
         host = self.host
-        while True:
-            page = host.send(context, IdCursor(self.since(last)), host.page_records)
-            records = sorted(
-                (r for r in page if last is None or r["id"] > last), key=lambda r: r["id"]
-            )
+        newest = self.newest(context, last) if host.spec.id_ranges else None
+        ranges = IdRanges(
+            lambda after, high: host.send(
+                context, IdCursor(self.since(after), high), host.page_records
+            ),
+            page_size=host.page_size,
+            workers=host.workers,
+        )
+        for records in ranges.read(last, newest):
             yield records
             host.commit(context)
-            if len(page) < host.page_size or not records:
-                return
-            last = records[-1]["id"]
+
+    def newest(self, context: Context | None, last: int | None) -> int | None:
+        """The highest id after `last`, with one request (None: there is none)."""
+        host = self.host
+        page = host.send(context, IdCursor(self.since(last), newest=True), host.page_records)
+        return max((r["id"] for r in page), default=None)
 
 
 class IdsInAnyOrder(Ids):
