@@ -16,13 +16,11 @@ import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
 from tap_maxio.auth import authenticator
 from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
-from tap_maxio.pagination import MaxioPaginator
 from tap_maxio.readers import IdCursor
 from tap_maxio.retries import QUIET_BACKOFF, RETRY_STATUSES, giving_up, throttled, waits
 from tap_maxio.windows import PageRequest, parse_timestamp, utc_iso
@@ -46,7 +44,7 @@ WINDOW_BOOKMARK = "window_end"
 #: From the start of a second to its last microsecond.
 WHOLE_SECOND = timedelta(seconds=1, microseconds=-1)
 #: Maxio lowers a per_page above this to this.
-MAX_PAGE_SIZE = MaxioPaginator.MAX_PAGE_SIZE
+MAX_PAGE_SIZE = 200
 
 _T = t.TypeVar("_T")
 
@@ -341,13 +339,6 @@ class MaxioStream(RESTStream[t.Any]):
             self.site.throttle.rate_limited(wait)
         next_try, tries = details["tries"] + 1, self.backoff_max_tries()
         self.logger.warning("%s; try %d of %d in %.1f s", failure, next_try, tries, wait)
-
-    @override
-    def get_new_paginator(self) -> MaxioPaginator | SinglePagePaginator:
-        """Page numbers from 1, ending on a short page; one request for an unpaged list."""
-        if not self.spec.paged:
-            return SinglePagePaginator()
-        return MaxioPaginator(self.page_size, lambda response: len(self.page_records(response)))
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:

@@ -7,8 +7,11 @@ bookmark. It never imports the stream class; the stream owns state.
 
 from __future__ import annotations
 
+import itertools
 import time
 import typing as t
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -23,7 +26,6 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
-    from singer_sdk.pagination import BaseAPIPaginator
 
     from tap_maxio.declaration import StreamSpec
     from tap_maxio.windows import Page
@@ -90,10 +92,6 @@ class Host(t.Protocol):
         """A response's timestamps now, its records when they are emitted."""
         ...
 
-    def get_new_paginator(self) -> BaseAPIPaginator:
-        """The paginator of a full-table read."""
-        ...
-
     def bookmark(self, context: Context | None) -> t.Any:
         """The bookmark the read starts from (None on a first sync)."""
         ...
@@ -130,24 +128,47 @@ class Reader:
 
 
 class FullTable(Reader):
-    """Every page, in the paginator's order."""
+    """Every page, in page order: page 1, then the next ones several at once."""
 
     @override
     def read(self, context: Context | None) -> Iterator[dict]:
-        """Pages until the paginator finishes (a short page)."""
-        host = self.host
-        paginator = host.get_new_paginator()
-        while not paginator.finished:
-            # The records are parsed within the request's retries.
-            response, records = host.send(context, paginator.current_value, _with_records(host))
-            yield from records
-            paginator.advance(response)
+        """Page 1; if it is full, the pages after it until a short one."""
+        first = self.page(context, 1)
+        yield from first
+        if len(first) >= self.host.page_size:
+            for records in self.later_pages(context):
+                yield from records
 
+    def page(self, context: Context | None, number: int) -> list[dict]:
+        """The records of one page (the page number is ignored on an unpaged list)."""
+        return self.host.send(context, number, self.host.page_records)
 
-def _with_records(
-    host: Host,
-) -> Callable[[requests.Response], tuple[requests.Response, list[dict]]]:
-    return lambda response: (response, host.page_records(response))
+    def later_pages(self, context: Context | None) -> Iterator[list[dict]]:
+        """Pages 2 and on, up to `workers` in flight, yielded in order until a short one.
+
+        Rows shift between the requests of a page-numbered list however they are
+        timed; concurrent pages are answered closer together than serial ones.
+        The pages past the end that are already asked for when the short page
+        comes are read for nothing: at most `workers - 1` of them.
+        """
+        numbers = itertools.count(2)
+        workers = self.host.workers
+        with ThreadPoolExecutor(workers, thread_name_prefix="pages") as executor:
+            pending = deque(
+                executor.submit(self.page, context, next(numbers)) for _ in range(workers)
+            )
+            try:
+                while True:
+                    records = pending.popleft().result()
+                    full = len(records) >= self.host.page_size
+                    if full:
+                        pending.append(executor.submit(self.page, context, next(numbers)))
+                    yield records
+                    if not full:
+                        return
+            finally:
+                for future in pending:
+                    future.cancel()
 
 
 class Ids(Reader):
