@@ -77,15 +77,15 @@ class IdRanges:
             while ranges:
                 self._launch(ranges, executor)
                 head = ranges[0]
-                if head.future is not None:
+                if head.pages:
+                    yield head.pages.popleft()
+                elif head.pages is not None:  # read and emitted
+                    ranges.popleft()
+                else:  # the head is always launched first: wait for a range
                     running = {r.future for r in ranges if r.future is not None}
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for finished in [r for r in ranges if r.future in done]:
                         self._settle(ranges, finished)
-                elif head.pages:
-                    yield head.pages.popleft()
-                else:
-                    ranges.popleft()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 

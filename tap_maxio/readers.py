@@ -126,6 +126,13 @@ class Reader:
         """The stream's records for one context."""
         raise NotImplementedError
 
+    def early_token(self, context: Context | None) -> t.Any:
+        """The token of the read's first request, if it may be sent before the read (early.py).
+
+        None: it may not. An answer sent early is used only if it holds the whole list.
+        """
+        del context
+
 
 class FullTable(Reader):
     """Every page, in page order: page 1, then the next ones several at once."""
@@ -138,6 +145,12 @@ class FullTable(Reader):
         if len(first) >= self.host.page_size:
             for records in self.later_pages(context):
                 yield from records
+
+    @override
+    def early_token(self, context: Context | None) -> t.Any:
+        """Page 1: a list it holds whole is a snapshot, however early it is read."""
+        del context
+        return 1
 
     def page(self, context: Context | None, number: int) -> list[dict]:
         """The records of one page (the page number is ignored on an unpaged list)."""
@@ -216,9 +229,17 @@ class Ids(Reader):
 
     def newest(self, context: Context | None, last: int | None) -> int | None:
         """The highest id after `last`, with one request (None: there is none)."""
-        host = self.host
-        page = host.send(context, IdCursor(self.since(last), newest=True), host.page_records)
+        page = self.host.send(context, self.first(last), self.host.page_records)
         return max((r["id"] for r in page), default=None)
+
+    def first(self, last: int | None) -> IdCursor:
+        """The read's first request: the newest id where ids are read in ranges, else page 1."""
+        return IdCursor(self.since(last), newest=self.host.spec.id_ranges)
+
+    @override
+    def early_token(self, context: Context | None) -> t.Any:
+        """The first request: ids never change, so its answer holds however early it comes."""
+        return self.first(self.start(context))
 
 
 class IdsInAnyOrder(Ids):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import random
 import sys
 import threading
+import time
 import typing as t
 from contextlib import redirect_stderr, redirect_stdout
 
@@ -248,3 +250,40 @@ def test_pages_stop_before_a_range_that_fails():
             read.extend(r["id"] for r in page)
     assert read == list(range(1, len(read) + 1))
     assert read[-1] < 2500
+
+
+#: The full-table streams the sync reads by themselves, each with one page on this site.
+SMALL_FULL_TABLES = {
+    "features": "/features.json",
+    "offers": "/offers.json",
+    "reason_codes": "/reason_codes.json",
+    "subscription_groups": "/subscription_groups.json",
+    "metafields": "/customers/metafields.json",
+}
+
+
+def test_small_streams_have_their_answer_before_their_turn(caplog):
+    # payment_profiles holds more than a page: its early page 1 is dropped and read again.
+    counts = {**sandbox_config().counts, "payment_profiles": 60}
+    with Sandbox(sandbox_config(counts=counts, latency=0.05, max_in_flight=4)) as site:
+        served: dict[str, float] = {}
+        for path in SMALL_FULL_TABLES.values():
+            site.before_each(path, lambda path=path: served.setdefault(path, time.time()))
+        caplog.set_level(logging.INFO)
+        run = run_tap(tap_config(site))
+        turns = {
+            r.args[0]: r.created
+            for r in caplog.records
+            if r.msg.startswith("Beginning sync of") and isinstance(r.args, tuple)
+        }
+        for stream, path in SMALL_FULL_TABLES.items():
+            assert served[path] < turns[stream], f"{stream} was asked for in its turn"
+            assert [r.path for r in site.requests].count(path) == 1
+        assert [r["id"] for r in run.records["payment_profiles"]] == [
+            r["id"] for r in site.records("payment_profiles")
+        ]
+        first = {}
+        for index, message in enumerate(run.messages):
+            first.setdefault((message.get("stream"), message["type"]), index)
+        for stream in run.records:
+            assert first[stream, "SCHEMA"] < first[stream, "RECORD"]
