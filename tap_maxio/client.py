@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import threading
 import typing as t
@@ -16,19 +17,18 @@ import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
 from tap_maxio.auth import authenticator
 from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
-from tap_maxio.pagination import MaxioPaginator
+from tap_maxio.early import Answer, early_key
 from tap_maxio.readers import BACKFILL, IdCursor
 from tap_maxio.retries import QUIET_BACKOFF, RETRY_STATUSES, giving_up, throttled, waits
 from tap_maxio.windows import PageRequest, parse_timestamp, utc_iso
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Generator, Hashable, Iterator
 
     import requests
     from backoff.types import Details
@@ -46,7 +46,7 @@ WINDOW_BOOKMARK = "window_end"
 #: From the start of a second to its last microsecond.
 WHOLE_SECOND = timedelta(seconds=1, microseconds=-1)
 #: Maxio lowers a per_page above this to this.
-MAX_PAGE_SIZE = MaxioPaginator.MAX_PAGE_SIZE
+MAX_PAGE_SIZE = 200
 
 _T = t.TypeVar("_T")
 
@@ -343,13 +343,6 @@ class MaxioStream(RESTStream[t.Any]):
         self.logger.warning("%s; try %d of %d in %.1f s", failure, next_try, tries, wait)
 
     @override
-    def get_new_paginator(self) -> MaxioPaginator | SinglePagePaginator:
-        """Page numbers from 1, ending on a short page; one request for an unpaged list."""
-        if not self.spec.paged:
-            return SinglePagePaginator()
-        return MaxioPaginator(self.page_size, lambda response: len(self.page_records(response)))
-
-    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """The declared parameters, the page, and a window's date filter.
 
@@ -366,6 +359,8 @@ class MaxioStream(RESTStream[t.Any]):
             params["since_id"] = next_page_token.since_id
             if next_page_token.max_id is not None:
                 params["max_id"] = next_page_token.max_id
+            if next_page_token.newest:
+                params.update(direction="desc", per_page=1)
             page = next_page_token.page
         elif isinstance(next_page_token, PageRequest):
             window = next_page_token.window
@@ -477,6 +472,7 @@ class MaxioStream(RESTStream[t.Any]):
     @override
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Read the stream as its replication asks; skip what the site lacks."""
+        self.site.ask_early()
         if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
             self.read_whole = False
             if self.spec.invoicing == "legacy":
@@ -517,8 +513,29 @@ class MaxioStream(RESTStream[t.Any]):
         """Send one request of the stream: the one way every request is sent.
 
         Within the site's throttle and retries, counted in the SDK's
-        http_request_count, its response parsed as part of the same try.
+        http_request_count, its response parsed as part of the same try. A
+        request sent before the stream's turn (early.py) is answered from there.
         """
+        early = self.site.early_pages.take(early_key(self.name, context, token))
+        if early is not None:
+            answer = early.result()
+            self._count(answer.tries)
+            if answer.error is not None:
+                raise answer.error
+            if answer.response is not None:
+                return self.decode(answer.response, parse)
+        result = self.request(context, token, parse, self._count)
+        self.site.early_pages.go()
+        return result
+
+    def request(
+        self,
+        context: Context | None,
+        token: t.Any,
+        parse: t.Callable[[requests.Response], _T],
+        count: t.Callable[[int], None],
+    ) -> _T:
+        """One request, within the site's throttle and retries; `count` is told of each try."""
         request = self.get_http_request(
             page=PageContext(stream_context=context, next_page_token=token)
         )
@@ -531,12 +548,56 @@ class MaxioStream(RESTStream[t.Any]):
 
         def attempt() -> _T:
             response = self.requests_session.send(prepared, timeout=self.timeout)
-            with self._count_lock:
-                self._requests.increment()
+            count(1)
             self.check_status(response)
             return self.decode(response, parse)
 
         return t.cast("_T", self.request_decorator(attempt)())
+
+    def _count(self, tries: int) -> None:
+        """Count requests in the SDK's http_request_count of the context being read."""
+        with self._count_lock:
+            self._requests.increment(tries)
+
+    def early_requests(self) -> dict[Hashable, t.Callable[[], Answer]]:
+        """The stream's first requests that may be sent as the sync starts (early.py).
+
+        Only where the SDK syncs the stream by itself: not a child, not one the
+        site's invoicing model may skip.
+        """
+        spec = self.spec
+        if not (self.selected or self.has_selected_descendents) or spec.invoicing:
+            return {}
+        if self.parent_stream_type is not None:
+            return {}
+        requests: dict[Hashable, t.Callable[[], Answer]] = {}
+        contexts: t.Sequence[dict | None] = self.partitions or (None,)
+        for context in contexts:
+            token = self.reader.early_token(context)
+            if token is not None:
+                send = functools.partial(self.first_request_early, context, token)
+                requests[early_key(self.name, context, token)] = send
+        return requests
+
+    def first_request_early(self, context: Context | None, token: t.Any) -> Answer:
+        """A request sent before the stream's turn: its answer is kept if it is the whole list."""
+        tries = 0
+
+        def count(more: int) -> None:
+            nonlocal tries
+            tries += more
+
+        try:
+            response = self.request(context, token, self._parsed, count)
+        except Exception as exc:  # raised in the stream's turn, as if it got it then
+            return Answer(tries, error=exc)
+        whole = len(self.page_records(response)) < self.page_size
+        return Answer(tries, response if whole else None)
+
+    def _parsed(self, response: requests.Response) -> requests.Response:
+        """The response, its records parsed (and checked) within the request's tries."""
+        self.page_records(response)
+        return response
 
     def page_records(self, response: requests.Response) -> list[dict]:
         """A response's records, parsed once however often asked for."""

@@ -56,6 +56,7 @@ class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     filter_style: t.Literal["plain", "filter"] = "plain"
     since_id: t.Literal["inclusive", "exclusive"] = "inclusive"
     id_order: t.Literal["asc", "any"] = "asc"
+    id_ranges: bool = False
     invoicing: t.Literal["relationship", "legacy"] | None = None
     parent: str | None = None
     context: dict[str, str] = {}

@@ -7,14 +7,18 @@ bookmark. It never imports the stream class; the stream owns state.
 
 from __future__ import annotations
 
+import itertools
 import time
 import typing as t
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 
 from typing_extensions import override
 
+from tap_maxio.idranges import IdRanges
 from tap_maxio.windows import WindowReader, parse_timestamp, utc_iso
 
 if t.TYPE_CHECKING:
@@ -23,7 +27,6 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
-    from singer_sdk.pagination import BaseAPIPaginator
 
     from tap_maxio.declaration import StreamSpec
     from tap_maxio.windows import Page
@@ -41,11 +44,15 @@ UPDATED_AT = "updated_at"
 
 @dataclass(frozen=True)
 class IdCursor:
-    """The token of an id-cursor request: ids from `since_id` (up to `max_id`)."""
+    """The token of an id-cursor request: ids from `since_id` (up to `max_id`).
+
+    `newest` asks for the one highest id from `since_id` on instead (newest first).
+    """
 
     since_id: int
     max_id: int | None = None
     page: int = 1
+    newest: bool = False
 
 
 class Host(t.Protocol):
@@ -90,10 +97,6 @@ class Host(t.Protocol):
         """A response's timestamps (of `field`) now, its records when they are emitted."""
         ...
 
-    def get_new_paginator(self) -> BaseAPIPaginator:
-        """The paginator of a full-table read."""
-        ...
-
     def bookmark(self, context: Context | None) -> t.Any:
         """The bookmark the read starts from (None on a first sync)."""
         ...
@@ -136,26 +139,62 @@ class Reader:
         """The stream's records for one context."""
         raise NotImplementedError
 
+    def early_token(self, context: Context | None) -> t.Any:
+        """The token of the read's first request, if it may be sent before the read (early.py).
+
+        None: it may not. An answer sent early is used only if it holds the whole list.
+        """
+        del context
+
 
 class FullTable(Reader):
-    """Every page, in the paginator's order."""
+    """Every page, in page order: page 1, then the next ones several at once."""
 
     @override
     def read(self, context: Context | None) -> Iterator[dict]:
-        """Pages until the paginator finishes (a short page)."""
-        host = self.host
-        paginator = host.get_new_paginator()
-        while not paginator.finished:
-            # The records are parsed within the request's retries.
-            response, records = host.send(context, paginator.current_value, _with_records(host))
-            yield from records
-            paginator.advance(response)
+        """Page 1; if it is full, the pages after it until a short one."""
+        first = self.page(context, 1)
+        yield from first
+        if len(first) >= self.host.page_size:
+            for records in self.later_pages(context):
+                yield from records
 
+    @override
+    def early_token(self, context: Context | None) -> t.Any:
+        """Page 1: a list it holds whole is a snapshot, however early it is read."""
+        del context
+        return 1
 
-def _with_records(
-    host: Host,
-) -> Callable[[requests.Response], tuple[requests.Response, list[dict]]]:
-    return lambda response: (response, host.page_records(response))
+    def page(self, context: Context | None, number: int) -> list[dict]:
+        """The records of one page (the page number is ignored on an unpaged list)."""
+        return self.host.send(context, number, self.host.page_records)
+
+    def later_pages(self, context: Context | None) -> Iterator[list[dict]]:
+        """Pages 2 and on, up to `workers` in flight, yielded in order until a short one.
+
+        Rows shift between the requests of a page-numbered list however they are
+        timed; concurrent pages are answered closer together than serial ones.
+        The pages past the end that are already asked for when the short page
+        comes are read for nothing: at most `workers - 1` of them.
+        """
+        numbers = itertools.count(2)
+        workers = self.host.workers
+        with ThreadPoolExecutor(workers, thread_name_prefix="pages") as executor:
+            pending = deque(
+                executor.submit(self.page, context, next(numbers)) for _ in range(workers)
+            )
+            try:
+                while True:
+                    records = pending.popleft().result()
+                    full = len(records) >= self.host.page_size
+                    if full:
+                        pending.append(executor.submit(self.page, context, next(numbers)))
+                    yield records
+                    if not full:
+                        return
+            finally:
+                for future in pending:
+                    future.cancel()
 
 
 class Ids(Reader):
@@ -183,18 +222,37 @@ class Ids(Reader):
         return last + 1 if self.host.spec.since_id == "inclusive" else last
 
     def pages(self, context: Context | None, last: int | None) -> Iterator[list[dict]]:
-        """Each page's new records, in id order."""
+        """Each page's new records, in id order; STATE after each.
+
+        Where the list takes `max_id`, the ids up to the newest one at the start
+        are read in ranges, several at once (see idranges.py).
+        """
         host = self.host
-        while True:
-            page = host.send(context, IdCursor(self.since(last)), host.page_records)
-            records = sorted(
-                (r for r in page if last is None or r["id"] > last), key=lambda r: r["id"]
-            )
+        newest = self.newest(context, last) if host.spec.id_ranges else None
+        ranges = IdRanges(
+            lambda after, high: host.send(
+                context, IdCursor(self.since(after), high), host.page_records
+            ),
+            page_size=host.page_size,
+            workers=host.workers,
+        )
+        for records in ranges.read(last, newest):
             yield records
             host.commit(context)
-            if len(page) < host.page_size or not records:
-                return
-            last = records[-1]["id"]
+
+    def newest(self, context: Context | None, last: int | None) -> int | None:
+        """The highest id after `last`, with one request (None: there is none)."""
+        page = self.host.send(context, self.first(last), self.host.page_records)
+        return max((r["id"] for r in page), default=None)
+
+    def first(self, last: int | None) -> IdCursor:
+        """The read's first request: the newest id where ids are read in ranges, else page 1."""
+        return IdCursor(self.since(last), newest=self.host.spec.id_ranges)
+
+    @override
+    def early_token(self, context: Context | None) -> t.Any:
+        """The first request: ids never change, so its answer holds however early it comes."""
+        return self.first(self.start(context))
 
 
 class IdsInAnyOrder(Ids):

@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from tap_maxio.auth import install_redaction
 from tap_maxio.declaration import DeclarationError
+from tap_maxio.early import EarlyPages
 from tap_maxio.memory import collect_cycles_rarely, fix_mmap_threshold
 from tap_maxio.retries import Throttle
 from tap_maxio.streams import stream_types
@@ -167,6 +168,20 @@ class TapMaxio(Tap):
     def max_concurrent_requests(self) -> int:
         """Requests in flight at once for the site."""
         return int(self.config.get("max_concurrent_requests", 4))
+
+    @cached_property
+    def early_pages(self) -> EarlyPages:
+        """Requests sent before their stream's turn (early.py)."""
+        return EarlyPages(self.max_concurrent_requests)
+
+    def ask_early(self) -> None:
+        """As the sync starts, note each stream's first request that may go early (early.py).
+
+        With one request in flight there is no idle slot for them to fill.
+        """
+        if not self.early_pages.asked and self.max_concurrent_requests > 1:
+            streams = t.cast("list[MaxioStream]", list(self.streams.values()))
+            self.early_pages.ask({k: v for s in streams for k, v in s.early_requests().items()})
 
     @cached_property
     def sync_started_at(self) -> datetime:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -148,6 +150,32 @@ def run_tap(
     stdout.seek(0)
     messages = [json.loads(line) for line in stdout.read().splitlines() if line.strip()]
     return Run(messages, stderr.getvalue())
+
+
+def run_until_killed(
+    args: list[str], counted: t.Callable[[dict], bool], kill_after: int
+) -> tuple[list[dict], dict | None]:
+    """Run the tap's CLI with `args`; kill -9 it at the `kill_after`th RECORD `counted`.
+
+    Returns the RECORD messages counted and the last STATE written before the kill.
+    """
+    records: list[dict] = []
+    state = None
+    command = [sys.executable, "-m", "tap_maxio", *args]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            message = json.loads(line)
+            if message["type"] == "RECORD" and counted(message):
+                records.append(message)
+                if len(records) == kill_after:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+            elif message["type"] == "STATE":
+                state = message["value"]
+    return records, state
 
 
 def meltano(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

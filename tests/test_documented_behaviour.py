@@ -73,7 +73,12 @@ def test_allocations_are_read_in_pages_of_50_with_only_page():
         keys = {site.key("allocations", r) for r in run.records["allocations"]}
         assert keys == {site.key("allocations", r) for r in served}
         mine = [r for r in site.requests if r.path == path]
-        assert [r.query for r in mine] == [{"page": [str(n)]} for n in (1, 2, 3)]
+        assert all(list(r.query) == ["page"] for r in mine)
+        # Pages after the first are asked for several at once: past the short
+        # page 3, at most the 3 other requests in flight are read for nothing.
+        pages = sorted(int(r.query["page"][0]) for r in mine)
+        assert pages == list(range(1, len(pages) + 1))
+        assert 3 <= len(pages) <= 3 + 3
         sub_id, component_id = int(path.split("/")[2]), int(path.split("/")[4])
         crowded = [
             r

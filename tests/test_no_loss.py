@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import typing as t
 
 import pytest
-from conftest import API_KEY, run_tap, sandbox_config, tap_config, wait_for_the_next_second
+from conftest import (
+    API_KEY,
+    run_tap,
+    run_until_killed,
+    sandbox_config,
+    tap_config,
+    wait_for_the_next_second,
+)
 
 from maxio_sandbox import Sandbox
 from tap_maxio.retries import Throttle
@@ -87,27 +90,13 @@ def test_too_much_concurrency_backs_off_and_finishes():
             assert run.keys(stream, key) == all_keys(site, stream)
 
 
-def run_until_killed(config_path, state_path, kill_after: int) -> tuple[set, dict | None]:
+def keys_until_killed(config_path, state_path, kill_after: int) -> tuple[set, dict | None]:
     """Run the tap, kill -9 it after `kill_after` records; return keys and last state."""
-    args = [sys.executable, "-m", "tap_maxio", "--config", str(config_path)]
+    args = ["--config", str(config_path)]
     if state_path is not None:
         args += ["--state", str(state_path)]
-    keys, state, records = set(), None, 0
-    with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            message = json.loads(line)
-            if message["type"] == "RECORD" and message["stream"] in STREAMS:
-                records += 1
-                key = message["record"][STREAMS[message["stream"]]]
-                keys.add((message["stream"], key))
-                if records == kill_after:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-            elif message["type"] == "STATE":
-                state = message["value"]
+    records, state = run_until_killed(args, lambda m: m["stream"] in STREAMS, kill_after)
+    keys = {(m["stream"], m["record"][STREAMS[m["stream"]]]) for m in records}
     return keys, state
 
 
@@ -116,11 +105,11 @@ def test_kill_9_and_resume_loses_nothing(tmp_path, kill_after):
     with Sandbox(sandbox_config(counts=BIG, latency=0.005)) as site:
         config = tmp_path / "config.json"
         config.write_text(json.dumps(tap_config(site, api_key=API_KEY)))
-        first, state = run_until_killed(config, None, kill_after)
+        first, state = keys_until_killed(config, None, kill_after)
         assert state is not None, "no STATE before the kill"
         state_path = tmp_path / "state.json"
         state_path.write_text(json.dumps(state))
-        second, _ = run_until_killed(config, state_path, kill_after=-1)
+        second, _ = keys_until_killed(config, state_path, kill_after=-1)
         for stream in STREAMS:
             expected = {(stream, k) for k in all_keys(site, stream)}
             assert expected <= first | second
