@@ -346,8 +346,7 @@ class MaxioStream(RESTStream[t.Any]):
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """The declared parameters, the page, and a window's date filter.
 
-        Only what the spec documents for the endpoint is sent: no page parameters
-        on an unpaged list, no per_page where pages have a fixed size.
+        Only what the spec documents: no paging on an unpaged list, no per_page on fixed pages.
         """
         if isinstance(next_page_token, EventsRequest):
             return next_page_token.params()
