@@ -81,7 +81,7 @@ def test_a_stream_that_failed_part_way_is_not_activated(sandbox: Sandbox) -> Non
     def fail_from_the_second_page() -> None:
         served.append(1)
         if len(served) == 2:
-            sandbox.fail_next(status=500, times=5, path=path)
+            sandbox.fail_next(status=500, times=100, path=path)  # every try after page 1
 
     sandbox.before_each(path, fail_from_the_second_page)
     run, error = run_until_error(config, select_only(config, {"payment_profiles"}))
