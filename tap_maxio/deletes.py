@@ -118,7 +118,7 @@ class Tombstones:
         empty = dict.fromkeys(fields)
         keys = tuple(self.events)
         while True:
-            request = EventsRequest(keys, last + 1, self.page_size)
+            request, first = EventsRequest(keys, last + 1, self.page_size), last
             page = self.host.send(context, request, parse_events)
             for event in sorted((e for e in page if e.id > last), key=lambda e: e.id):
                 record_id = getattr(event, self.events.get(event.key, ""), None)
@@ -127,5 +127,6 @@ class Tombstones:
                     yield {**empty, self.key: record_id, DELETED_AT: when}
                 last = event.id
             self.host.remember(context, STATE_KEY, last)
-            if len(page) < self.page_size:
+            # A full page of nothing new (since_id not honoured) would be asked for forever.
+            if len(page) < self.page_size or last == first:
                 return

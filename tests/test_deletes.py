@@ -160,3 +160,27 @@ def test_soft_deletes_archives_and_status_changes_arrive(sandbox: Sandbox) -> No
     assert second.records["invoice_events"][0]["id"] == event
     # Credit notes are read in updated_at windows: only the changed ones again.
     assert {r["uid"] for r in second.records["credit_notes"]} == changed
+
+
+def test_a_server_ignoring_since_id_does_not_loop_forever() -> None:
+    from tap_maxio.deletes import STATE_KEY, Tombstones, _Event
+
+    state = {STATE_KEY: 10}
+    old = [_Event(id=i, key="customer_delete", created_at="2026-01-01T00:00:00Z") for i in (9, 10)]
+    sent: list[object] = []
+
+    class Host:
+        def send(self, context: object, token: object, parse: object) -> list:
+            sent.append(token)
+            assert len(sent) < 5, "asked for the same page again and again"
+            return old
+
+        def get_context_state(self, context: object) -> dict:
+            return state
+
+        def remember(self, context: object, key: str, value: object) -> None:
+            state[key] = value
+
+    tombstones = Tombstones(Host(), {"customer_delete": "customer_id"}, "id", page_size=2)
+    assert list(tombstones.read(None, ["id"])) == []
+    assert len(sent) == 1
