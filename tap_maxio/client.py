@@ -88,6 +88,11 @@ def api_error_text(response: requests.Response) -> str:
     return str(errors)[:300]
 
 
+def _call(attempt: t.Callable[[], _T]) -> _T:
+    """Make one try (what request_decorator decorates)."""
+    return attempt()
+
+
 class _LazyPage:
     """A window's page held as bytes until its records are emitted."""
 
@@ -551,7 +556,16 @@ class MaxioStream(RESTStream[t.Any]):
             self.check_status(response)
             return self.decode(response, parse)
 
-        return t.cast("_T", self.request_decorator(attempt)())
+        return t.cast("_T", self.retrying(attempt))
+
+    @cached_property
+    def retrying(self) -> t.Callable[[t.Callable[[], t.Any]], t.Any]:
+        """Make one request's tries, throttled and retried: decorated once per stream.
+
+        backoff asks the SDK's hooks for a new wait generator and try count on
+        each call, so one decorated caller serves every request.
+        """
+        return self.request_decorator(_call)
 
     def _count(self, tries: int) -> None:
         """Count requests in the SDK's http_request_count of the context being read."""
