@@ -163,6 +163,27 @@ class _OfSubscription(ChildFactory):
 
 
 _PAYMENT_TYPES = ("check", "cash", "money_order", "ach", "paypal_account", "credit_card", "other")
+"""How a prepayment was paid, by the index a `method` column holds."""
+PAYMENT_TYPE_COUNT = len(_PAYMENT_TYPES)
+
+
+def prepayment(factory: Factory, row: int) -> Record:
+    """What a subscription's and a group's prepayment show alike: amounts, payment, date.
+
+    The factory's table has `amount`, `remaining` and `method` columns.
+    """
+    t = factory.table
+    method = _PAYMENT_TYPES[t.cols["method"][row]]
+    external = method != "credit_card"
+    return {
+        "id": t.pk[row],
+        "amount_in_cents": t.cols["amount"][row],
+        "remaining_amount_in_cents": t.cols["remaining"][row],
+        "details": f"{method.replace('_', ' ')} received" if external else "",
+        "external": external,
+        "payment_type": method,
+        "created_at": factory.ts(row, "created_at"),
+    }
 
 
 class Prepayments(_OfSubscription):
@@ -194,19 +215,12 @@ class Prepayments(_OfSubscription):
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """A Prepayment per the spec."""
         t = self.table
-        method = _PAYMENT_TYPES[t.cols["method"][row]]
-        external = method != "credit_card"
+        paid = prepayment(self, row)
         return {
-            "id": t.pk[row],
+            **paid,
             "subscription_id": t.cols["subscription_id"][row],
-            "amount_in_cents": t.cols["amount"][row],
-            "remaining_amount_in_cents": t.cols["remaining"][row],
             "refunded_amount_in_cents": t.cols["refunded"][row],
-            "external": external,
-            "memo": "Prepayment for the coming year" if external else "Card prepayment",
-            "details": f"{method.replace('_', ' ')} received" if external else "",
-            "payment_type": method,
-            "created_at": self.ts(row, "created_at"),
+            "memo": "Prepayment for the coming year" if paid["external"] else "Card prepayment",
         }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .accounts import PAYMENT_TYPE_COUNT, prepayment
 from .catalog import Products
 from .data import DAY, SITE_ID, ChildFactory, Record, Row, add_months, enum_rank, later
 from .pools import UID_ALPHABET, encode_uid
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 RENEWAL_STATUSES = enum_rank(("draft", "scheduled", "pending", "canceled", "active", "fulfilled"))
 _STATUS_NAMES = {rank: name for name, rank in RENEWAL_STATUSES.items()}
-_PAYMENT_TYPES = ("check", "cash", "money_order", "ach", "paypal_account", "credit_card", "other")
 
 
 class ScheduledRenewals(ChildFactory):
@@ -135,7 +135,7 @@ class GroupPrepayments(ChildFactory):
             "updated_at": created,
             "amount": amount,
             "remaining": rng.choice((amount, amount, amount // 2, 0)),
-            "method": rng.randrange(len(_PAYMENT_TYPES)),
+            "method": rng.randrange(PAYMENT_TYPE_COUNT),
         }
 
     def alter(self, row: int, rng: random.Random, now: int) -> Row:
@@ -164,17 +164,8 @@ class GroupPrepayments(ChildFactory):
 
     def draw(self, row: int, flags: frozenset[str]) -> Record:
         """A ListSubscriptionGroupPrepaymentItem per the spec."""
-        t = self.table
-        method = _PAYMENT_TYPES[t.cols["method"][row]]
-        external = method != "credit_card"
         return {
-            "id": t.pk[row],
-            "subscription_group_uid": self.uid(t.cols["group_id"][row]),
-            "amount_in_cents": t.cols["amount"][row],
-            "remaining_amount_in_cents": t.cols["remaining"][row],
-            "details": f"{method.replace('_', ' ')} received" if external else "",
-            "external": external,
+            **prepayment(self, row),
+            "subscription_group_uid": self.uid(self.table.cols["group_id"][row]),
             "memo": "Group prepayment",
-            "payment_type": method,
-            "created_at": self.ts(row, "created_at"),
         }
