@@ -178,6 +178,29 @@ def run_until_killed(
     return records, state
 
 
+def run_cli(
+    config: dict,
+    tmp_path: Path,
+    *args: str,
+    timeout: float = 120,
+    loglevel: str = "INFO",
+    env: dict[str, str] | None = None,
+    script: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run the tap's CLI (or `script`, which runs it) with `config`, as a user would."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    program = ["-m", "tap_maxio"] if script is None else ["-c", script]
+    return subprocess.run(
+        [sys.executable, *program, "--config", str(path), *args],
+        env={**os.environ, "TAP_MAXIO_LOGLEVEL": loglevel, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def meltano(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run meltano in the project, as its user would."""
     return subprocess.run(

@@ -12,8 +12,6 @@ import copy
 import itertools
 import json
 import re
-import subprocess
-import sys
 import typing as t
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from functools import cache
 import pytest
 from conftest import (
     Run,
+    run_cli,
     run_tap,
     sandbox_config,
     select_all,
@@ -332,24 +331,9 @@ def record_problems(run: Run, stream: type[MaxioStream]) -> list[str]:
 def test_every_stream_through_the_cli(tmp_path, legacy):
     with ExampleServer(legacy=legacy) as server:
         config = example_config(server)
-        (tmp_path / "config.json").write_text(json.dumps(config))
-        (tmp_path / "catalog.json").write_text(json.dumps(select_only(config, set(STREAMS))))
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tap_maxio",
-                "--config",
-                "config.json",
-                "--catalog",
-                "catalog.json",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        catalog = tmp_path / "catalog.json"
+        catalog.write_text(json.dumps(select_only(config, set(STREAMS))))
+        result = run_cli(config, tmp_path, "--catalog", str(catalog))
     tail = "\n".join(result.stderr.splitlines()[-15:])
     assert result.returncode == 0, tail
     assert "Traceback" not in result.stderr, tail

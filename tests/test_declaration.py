@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from datetime import datetime, timezone
 
 import msgspec
 import pytest
 import requests
+from conftest import run_cli
 
 from tap_maxio.declaration import DeclarationError, load, parse
 from tap_maxio.streams import declare
@@ -85,15 +84,8 @@ def test_a_misspelled_key_stops_discovery_on_one_line(tmp_path):
         from tap_maxio.tap import TapMaxio
         TapMaxio.cli()
     """)
-    config = tmp_path / "config.json"
-    config.write_text('{"subdomain": "acme", "api_key": "k"}')
-    result = subprocess.run(
-        [sys.executable, "-c", script, "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    config = {"subdomain": "acme", "api_key": "k"}
+    result = run_cli(config, tmp_path, "--discover", script=script, timeout=60)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]

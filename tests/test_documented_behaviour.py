@@ -11,8 +11,7 @@ import logging
 from collections import Counter
 
 import pytest
-from conftest import run_tap, sandbox_config, select_all, tap_config
-from test_tap import run_cli
+from conftest import run_cli, run_tap, sandbox_config, select_all, tap_config
 
 from maxio_sandbox import Sandbox
 from tap_maxio.client import utc_iso

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import subprocess
-import sys
 
-from conftest import API_KEY
+from conftest import API_KEY, run_cli
 
 from tap_maxio.auth import RedactSecrets
 from tap_maxio.tap import TapMaxio
@@ -34,13 +32,6 @@ def test_the_cli_tunes_its_own_process(tmp_path):
         "filters = [f for h in logging.getLogger().handlers for f in h.filters]\n"
         "print(gc.get_threshold()[0], any(isinstance(f, RedactSecrets) for f in filters))\n"
     )
-    config = tmp_path / "config.json"
-    config.write_text('{"subdomain": "acme", "api_key": "sk_live_0123"}')
-    result = subprocess.run(
-        [sys.executable, "-c", script, "--config", str(config), "--about"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    config = {"subdomain": "acme", "api_key": "sk_live_0123"}
+    result = run_cli(config, tmp_path, "--about", script=script, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "100000 True", result.stderr[-2000:]

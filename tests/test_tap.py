@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from urllib.parse import urlsplit
@@ -18,6 +15,7 @@ import requests
 from conftest import (
     API_KEY,
     COUNTS,
+    run_cli,
     run_tap,
     sandbox_config,
     tap_config,
@@ -39,26 +37,6 @@ def tied_second(site: Sandbox, stream: str) -> str:
     second, count = Counter(r["updated_at"] for r in site.records(stream)).most_common(1)[0]
     assert count >= 30
     return second
-
-
-def run_cli(
-    config: dict,
-    tmp_path,
-    *args: str,
-    timeout: float = 120,
-    loglevel: str = "INFO",
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "tap_maxio", "--config", str(path), *args],
-        env={**os.environ, "TAP_MAXIO_LOGLEVEL": loglevel, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_full_sync_emits_every_record_of_the_site(shared_sandbox):
