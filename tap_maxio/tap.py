@@ -246,15 +246,12 @@ def one_line_errors(logger: logging.Logger) -> t.Iterator[None]:
     """
     try:
         yield
-    except FatalAPIError as exc:
+    except (FatalAPIError, DeclarationError) as exc:
         logger.error("%s", exc)
         sys.exit(1)
     except ConfigValidationError as exc:
         for error in exc.errors or [str(exc)]:
             logger.error("%s", error)
-        sys.exit(1)
-    except DeclarationError as exc:
-        logger.error("%s", exc)
         sys.exit(1)
 
 
