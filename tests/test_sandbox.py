@@ -427,6 +427,23 @@ def test_over_max_in_flight_gets_429():
     assert 429 in results
 
 
+def test_a_request_stops_counting_as_in_flight_before_its_answer_is_written(monkeypatch):
+    # Maxio queues a request over the limit; a client that has read an answer and
+    # sends its next request at once must not be refused for the one it just read,
+    # however late the server's thread runs again after writing.
+    release = Sandbox._release
+
+    def late_release(self: Sandbox) -> None:
+        time.sleep(0.05)
+        release(self)
+
+    monkeypatch.setattr(Sandbox, "_release", late_release)
+    with Sandbox(config(max_in_flight=1, counts={"subscriptions": 5})) as sb:
+        # A connection each, as a client with several connections open would.
+        statuses = [get(sb, "/site.json").status_code for _ in range(5)]
+    assert statuses == [200] * 5
+
+
 def test_expected_host_mismatch_is_404():
     with Sandbox(config(expected_host="acme.chargify.com", counts={"subscriptions": 5})) as sb:
         wrong = get(sb, "/site.json")

@@ -403,6 +403,7 @@ class Sandbox:
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             over = cfg.max_in_flight is not None and self._in_flight > cfg.max_in_flight
+        reply.release = self._release
         try:
             if over:
                 return reply.text(429, RATE_LIMITED)
@@ -423,8 +424,11 @@ class Sandbox:
                 traceback.print_exc()
                 reply.text(500, "sandbox error:\n" + traceback.format_exc())
         finally:
-            with self._state_lock:
-                self._in_flight -= 1
+            reply.done()
+
+    def _release(self) -> None:
+        with self._state_lock:
+            self._in_flight -= 1
 
     def _route(self, reply: _Reply, path: str, query: dict[str, list[str]]) -> None:
         spec = self._routes.get(path)
@@ -532,6 +536,19 @@ class _Reply:
         self.h = h
         self.sandbox = sandbox
         self.entry = entry
+        #: Ends the request's turn among those in flight (set while it counts as one).
+        self.release: Callable[[], None] | None = None
+
+    def done(self) -> None:
+        """The request no longer counts as in flight: its answer is ready.
+
+        Before the answer is written, not after: a client that has read it may
+        send its next request before this thread runs again, and Maxio queues a
+        request over the limit rather than refuse it at once.
+        """
+        release, self.release = self.release, None
+        if release is not None:
+            release()
 
     def send(
         self,
@@ -541,6 +558,7 @@ class _Reply:
         headers: dict[str, str] | None = None,
     ) -> None:
         self._log(status)
+        self.done()
         h = self.h
         h.send_response(status)
         if content_type:
@@ -563,6 +581,7 @@ class _Reply:
     def fault(self, fault: _Fault) -> None:
         if fault.reset:
             self._log(RESET)
+            self.done()
             conn = self.h.connection
             # Linger 0: close() sends RST, as a dropped connection does, instead of FIN.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
