@@ -69,6 +69,18 @@ def stream_of(path: str, query: dict[str, list[str]]) -> str:
     return paths.get(path, path)
 
 
+def warm(sandbox: Sandbox, workdir: Path) -> None:
+    """Sync once, untimed and without latency, so that the sandbox has rendered every record.
+
+    The fake server renders a record once until its data changes. Rendering
+    each one the first time costs it more CPU than the tap spends on it, and
+    on two cores that would bound the timed run, which Maxio's servers do not.
+    """
+    latency, sandbox.config.latency = sandbox.config.latency, 0.0
+    sync(sandbox, workdir)
+    sandbox.config.latency = latency
+
+
 def sync(sandbox: Sandbox, workdir: Path, state: Path | None = None) -> dict:
     """Run the tap's CLI once; its figures, per stream and overall."""
     config = {"subdomain": "acme", "api_key": API_KEY, "base_url": sandbox.url}
@@ -128,6 +140,7 @@ def main() -> None:
     for latency in (0.1, 0.0):
         with tempfile.TemporaryDirectory() as tmp, site(options.scale, latency) as sandbox:
             workdir = Path(tmp)
+            warm(sandbox, workdir)
             first = sync(sandbox, workdir)
             print(f"\n### First sync, {latency * 1000:.0f} ms per response\n")
             limit = table(first, latency)

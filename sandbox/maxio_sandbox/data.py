@@ -74,6 +74,10 @@ def enum_rank(values: Sequence[str]) -> dict[str, int]:
 MISSING_EVERY = 7
 
 
+#: Rendered records a collection keeps at most.
+RENDERED_MAX = 50_000
+
+
 class Factory:
     """Generates, renders and changes the records of one collection."""
 
@@ -95,6 +99,10 @@ class Factory:
         self.name = name
         self.table = Table(self.columns, pk_ascending=self.pk_ascending)
         self._salt = zlib.crc32(name.encode())
+        # Records as last rendered, while no table changes: rendering a page of
+        # them again would cost the fake server more CPU than the tap it serves.
+        self._rendered: dict[tuple[int, frozenset[str]], Record] = {}
+        self._rendered_at = -1
 
     # --- seeding and creating ---------------------------------------------------------
 
@@ -144,11 +152,20 @@ class Factory:
     def set_extra(self, row: int, **fields: Any) -> None:
         """Override rendered fields of a record (text that has no column)."""
         self.table.extra.setdefault(row, {}).update(fields)
+        Table.changes += 1
 
     # --- rendering --------------------------------------------------------------------
 
     def render(self, row: int, flags: frozenset[str] = frozenset()) -> Record:
         """A record as the API serves it; `flags` adds optional arrays."""
+        if self._rendered_at != Table.changes or len(self._rendered) > RENDERED_MAX:
+            self._rendered, self._rendered_at = {}, Table.changes
+        record = self._rendered.get((row, flags))
+        if record is None:
+            record = self._rendered[row, flags] = self._render(row, flags)
+        return dict(record)
+
+    def _render(self, row: int, flags: frozenset[str]) -> Record:
         record = self.draw(row, flags)
         extra = self.table.extra.get(row)
         if extra:

@@ -85,6 +85,9 @@ class SortedIndex:
 class Table:
     """The rows of one collection: int64 columns, sparse text overrides, lazy indexes."""
 
+    #: Bumped on a change of any table: a rendered record may show other tables' rows.
+    changes: ClassVar[int] = 0
+
     def __init__(self, columns: Iterable[str], *, pk_ascending: bool = True) -> None:
         """Empty columns `pk`, `_seq` and `columns`; `pk_ascending` if keys grow by row."""
         names = ["pk", "_seq", *columns]
@@ -125,6 +128,7 @@ class Table:
         self._deleted.add(row)
         self.seq += 1
         self.version += 1
+        Table.changes += 1
 
     def get(self, row: int, column: str) -> int | None:
         """A value, None for NULL."""
@@ -160,6 +164,7 @@ class Table:
         for index in self._indexes.values():
             index.insert(row)
         self.version += 1
+        Table.changes += 1
         return row
 
     def update(self, row: int, values: Mapping[str, int | None]) -> None:
@@ -176,6 +181,7 @@ class Table:
         self.seq += 1
         self.cols["_seq"][row] = self.seq
         self.version += 1
+        Table.changes += 1
 
     def index(self, column: str, descending: bool = False) -> SortedIndex:
         """The index on a column, built on first use and maintained from then on."""
