@@ -20,9 +20,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
+from tap_maxio.ahead import Ahead
 from tap_maxio.auth import authenticator
 from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
-from tap_maxio.early import Answer, early_key
 from tap_maxio.readers import BACKFILL, IdCursor
 from tap_maxio.retries import QUIET_BACKOFF, RETRY_STATUSES, giving_up, throttled, waits
 from tap_maxio.windows import PageRequest, parse_timestamp, utc_iso
@@ -36,8 +36,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import HTTPRequest
 
+    from tap_maxio.ahead import Read
     from tap_maxio.declaration import StreamSpec
-    from tap_maxio.readers import Reader
+    from tap_maxio.readers import Host, Reader
     from tap_maxio.tap import TapMaxio
     from tap_maxio.windows import Page
 
@@ -88,6 +89,11 @@ def api_error_text(response: requests.Response) -> str:
     return str(errors)[:300]
 
 
+def _frozen(context: Context | None) -> Hashable:
+    """A context as a key."""
+    return tuple(sorted(context.items())) if context else None
+
+
 def _call(attempt: t.Callable[[], _T]) -> _T:
     """Make one try (what request_decorator decorates)."""
     return attempt()
@@ -129,7 +135,6 @@ class MaxioStream(RESTStream[t.Any]):
         """Keep the tap, which holds the site's connection and throttle."""
         super().__init__(tap, *args, **kwargs)
         self.site = tap
-        self.reader = self.reader_type(self)
         self._schema_written = False
         self._count_lock = threading.Lock()
         # The SDK's http_request_count of the context being read (see get_records).
@@ -146,10 +151,6 @@ class MaxioStream(RESTStream[t.Any]):
         if self.spec.parent is not None:
             # A child keeps one bookmark for all parents, unless declared per parent.
             self.state_partitioning_keys = self.spec.state_keys or []
-        self.tombstones = None
-        if self.spec.tombstones:
-            key = self.spec.primary_keys[0]
-            self.tombstones = Tombstones(self, self.spec.tombstones, key, MAX_PAGE_SIZE)
         #: Whether every context of this run was read to its end (see activate_version).
         self.read_whole = True
 
@@ -473,10 +474,18 @@ class MaxioStream(RESTStream[t.Any]):
 
     # Reading
 
+    @cached_property
+    def read_once(self) -> list[dict]:
+        """The records of a stream others read too (the site's settings): its turn reuses them."""
+        return list(self.get_records(None))
+
     @override
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Read the stream as its replication asks; skip what the site lacks."""
-        self.site.ask_early()
+        if "read_once" in self.__dict__:
+            yield from self.read_once
+            return
+        self.site.ask_ahead()
         if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
             self.read_whole = False
             if self.spec.invoicing == "legacy":
@@ -497,39 +506,42 @@ class MaxioStream(RESTStream[t.Any]):
         try:
             with self.get_http_request_counter() as self._requests:
                 self._requests.with_context(context)
-                if self.tombstones is not None:
-                    self.tombstones.begin(context)
-                yield from self.reader.read(context)
-                if self.tombstones is not None:
-                    yield from self.tombstones.read(context, self.schema["properties"])
-        except MaxioAPIError as exc:
+                ahead = self.site.reads_ahead.take((self.name, _frozen(context)))
+                if ahead is None:
+                    yield from self.read(self, context)
+                else:
+                    yield from ahead.take(self._count, functools.partial(self.read, self, context))
+        except Exception as exc:
             # The site lacks the endpoint or has not enabled the feature: that
             # stream has nothing to give, and the rest of the sync goes on.
-            self.feature_off = self.spec.feature and exc.status in FEATURE_OFF_STATUSES
-            if exc.status not in SKIPPED_STATUSES and not self.feature_off:
+            status = exc.status if isinstance(exc, MaxioAPIError) else None
+            self.feature_off = self.spec.feature and status in FEATURE_OFF_STATUSES
+            if status not in SKIPPED_STATUSES and not self.feature_off:
+                self.site.reads_ahead.stop()  # the run ends
                 raise
             self.read_whole = False
             self.logger.warning("%s: skipped, %s", self.name, exc)
 
+    def read(self, host: Host, context: Context | None) -> Generator[dict, None, None]:
+        """One context's records, then its tombstones (if declared), read for `host`."""
+        tombstones = None
+        if self.spec.tombstones:
+            key = self.spec.primary_keys[0]
+            tombstones = Tombstones(host, self.spec.tombstones, key, MAX_PAGE_SIZE)
+            tombstones.begin(context)
+        yield from self.reader_type(host).read(context)
+        if tombstones is not None:
+            yield from tombstones.read(context, self.schema["properties"])
+
     def send(
         self, context: Context | None, token: t.Any, parse: t.Callable[[requests.Response], _T]
     ) -> _T:
-        """Send one request of the stream: the one way every request is sent.
+        """Send one request of the stream in its turn: counted in the SDK's http_request_count.
 
-        Within the site's throttle and retries, counted in the SDK's
-        http_request_count, its response parsed as part of the same try. A
-        request sent before the stream's turn (early.py) is answered from there.
+        The site's first answer begins the reads ahead (ahead.py).
         """
-        early = self.site.early_pages.take(early_key(self.name, context, token))
-        if early is not None:
-            answer = early.result()
-            self._count(answer.tries)
-            if answer.error is not None:
-                raise answer.error
-            if answer.response is not None:
-                return self.decode(answer.response, parse)
         result = self.request(context, token, parse, self._count)
-        self.site.early_pages.go()
+        self.site.reads_ahead.go()
         return result
 
     def request(
@@ -572,45 +584,40 @@ class MaxioStream(RESTStream[t.Any]):
         with self._count_lock:
             self._requests.increment(tries)
 
-    def early_requests(self) -> dict[Hashable, t.Callable[[], Answer]]:
-        """The stream's first requests that may be sent as the sync starts (early.py).
+    def reads_ahead(self) -> dict[Hashable, t.Callable[[Read], Generator[dict, None, None]]]:
+        """The stream's reads that may begin before its turn (ahead.py), by context.
 
         Only where the SDK syncs the stream by itself: not a child, not one the
-        site's invoicing model may skip.
+        site's invoicing model skips. Its bookmark is read now, in the main
+        thread, as the SDK reads it when the stream's turn comes.
         """
-        spec = self.spec
-        if not (self.selected or self.has_selected_descendents) or spec.invoicing:
+        if not (self.selected or self.has_selected_descendents) or self.feature_off:
+            return {}
+        if "read_once" in self.__dict__:
             return {}
         if self.parent_stream_type is not None:
             return {}
-        requests: dict[Hashable, t.Callable[[], Answer]] = {}
-        contexts: t.Sequence[dict | None] = self.partitions or (None,)
-        for context in contexts:
-            token = self.reader.early_token(context)
-            if token is not None:
-                send = functools.partial(self.first_request_early, context, token)
-                requests[early_key(self.name, context, token)] = send
-        return requests
+        if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
+            return {}
+        reads: dict[Hashable, t.Callable[[Read], Generator[dict, None, None]]] = {}
+        for context in self.partitions or (None,):
+            self.state_manager.write_starting_replication_value(
+                context=context,
+                replication_method=self.replication_method,
+                replication_key=self.replication_key,
+                config=dict(self.config),
+                compare_start_date_fn=self.compare_start_date,
+            )
+            state, bookmark = dict(self.get_context_state(context)), self.bookmark(context)
+            key = (self.name, _frozen(context))
+            reads[key] = functools.partial(self.read_ahead, context, state, bookmark)
+        return reads
 
-    def first_request_early(self, context: Context | None, token: t.Any) -> Answer:
-        """A request sent before the stream's turn: its answer is kept if it is the whole list."""
-        tries = 0
-
-        def count(more: int) -> None:
-            nonlocal tries
-            tries += more
-
-        try:
-            response = self.request(context, token, self._parsed, count)
-        except Exception as exc:  # raised in the stream's turn, as if it got it then
-            return Answer(tries, error=exc)
-        whole = len(self.page_records(response)) < self.page_size
-        return Answer(tries, response if whole else None)
-
-    def _parsed(self, response: requests.Response) -> requests.Response:
-        """The response, its records parsed (and checked) within the request's tries."""
-        self.page_records(response)
-        return response
+    def read_ahead(
+        self, context: Context | None, state: dict, bookmark: t.Any, read: Read
+    ) -> Generator[dict, None, None]:
+        """One context read before its turn: for the stream as `read` lets it be seen."""
+        return self.read(t.cast("Host", Ahead(self, read, state, bookmark)), context)
 
     def page_records(self, response: requests.Response) -> list[dict]:
         """A response's records, parsed once however often asked for."""

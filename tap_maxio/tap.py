@@ -14,9 +14,9 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from typing_extensions import override
 
+from tap_maxio.ahead import ReadsAhead
 from tap_maxio.auth import install_redaction
 from tap_maxio.declaration import DeclarationError
-from tap_maxio.early import EarlyPages
 from tap_maxio.memory import collect_cycles_rarely, fix_mmap_threshold
 from tap_maxio.retries import Throttle
 from tap_maxio.streams import stream_types
@@ -140,6 +140,7 @@ class TapMaxio(Tap):
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Check the connection settings before anything is sent."""
         super().__init__(*args, validate_config=validate_config, **kwargs)
+        self._asking = False
         if self.in_cli:
             # The process is the tap's own: keep the key out of every library's log.
             install_redaction(str(self.config.get("api_key") or ""))
@@ -170,18 +171,20 @@ class TapMaxio(Tap):
         return int(self.config.get("max_concurrent_requests", 4))
 
     @cached_property
-    def early_pages(self) -> EarlyPages:
-        """Requests sent before their stream's turn (early.py)."""
-        return EarlyPages(self.max_concurrent_requests)
+    def reads_ahead(self) -> ReadsAhead:
+        """Streams read before their turn (ahead.py)."""
+        return ReadsAhead()
 
-    def ask_early(self) -> None:
-        """As the sync starts, note each stream's first request that may go early (early.py).
+    def ask_ahead(self) -> None:
+        """As the sync starts, note each stream that may be read before its turn (ahead.py).
 
         With one request in flight there is no idle slot for them to fill.
         """
-        if not self.early_pages.asked and self.max_concurrent_requests > 1:
-            streams = t.cast("list[MaxioStream]", list(self.streams.values()))
-            self.early_pages.ask({k: v for s in streams for k, v in s.early_requests().items()})
+        if self._asking or self.reads_ahead.asked or self.max_concurrent_requests < 2:
+            return
+        self._asking = True  # a stream may ask the site's invoicing model: one request
+        streams = t.cast("list[MaxioStream]", list(self.streams.values()))
+        self.reads_ahead.ask({k: v for s in streams for k, v in s.reads_ahead().items()})
 
     @cached_property
     def sync_started_at(self) -> datetime:
@@ -192,7 +195,7 @@ class TapMaxio(Tap):
     def invoicing(self) -> str:
         """The site's invoicing model: "relationship", or "legacy" statements."""
         site = t.cast("MaxioStream", self.streams["site"])
-        records = list(site.get_records(None))
+        records = site.read_once
         enabled = records[0].get("relationship_invoicing_enabled", True) if records else True
         return "relationship" if enabled else "legacy"
 

@@ -263,7 +263,7 @@ SMALL_FULL_TABLES = {
 
 
 def test_small_streams_have_their_answer_before_their_turn(caplog):
-    # payment_profiles holds more than a page: its early page 1 is dropped and read again.
+    # payment_profiles holds more than a page: read ahead whole, in page order.
     counts = {**sandbox_config().counts, "payment_profiles": 60}
     with Sandbox(sandbox_config(counts=counts, latency=0.05, max_in_flight=4)) as site:
         served: dict[str, float] = {}
