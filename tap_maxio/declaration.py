@@ -37,6 +37,9 @@ class Backfill(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     date_field: t.Literal["created_at"]
     sort_param: t.Annotated[dict[str, str], msgspec.Meta(min_length=1)]
+    #: "keyset": in windows restarted from the last date read; "pages": one window
+    #: read by page numbers, several at once, where the order is immutable too.
+    read: t.Literal["keyset", "pages"] = "keyset"
 
 
 class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -124,9 +127,16 @@ def parse(name: str, table: dict[str, t.Any], names: t.Container[str]) -> Stream
     if spec.wrapper is None and spec.records_key is None:
         message = f"streams.toml [{name}]: give wrapper, records_key or both"
         raise DeclarationError(message)
-    if spec.backfill is not None and spec.replication != "updated_at":
+    backfill = spec.backfill
+    pages = backfill is not None and backfill.read == "pages"
+    # Keyset restarts need the records' own dates, which a "window" list lacks.
+    if (
+        backfill is not None
+        and spec.replication != "updated_at"
+        and not (pages and spec.replication == "window")
+    ):
         message = f'streams.toml [{name}]: backfill needs replication = "updated_at"'
-        raise DeclarationError(message)
+        raise DeclarationError(message + ' (or "window" with read = "pages")')
     if spec.tombstones and len(spec.primary_keys) != 1:
         message = f"streams.toml [{name}]: tombstones need a primary key of one field"
         raise DeclarationError(message)

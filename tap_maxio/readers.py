@@ -19,7 +19,14 @@ from functools import partial
 from typing_extensions import override
 
 from tap_maxio.idranges import IdRanges
-from tap_maxio.windows import WindowReader, parse_timestamp, utc_iso
+from tap_maxio.windows import (
+    PageRequest,
+    Window,
+    WindowReader,
+    parse_timestamp,
+    to_utc_second,
+    utc_iso,
+)
 
 if t.TYPE_CHECKING:
     import logging
@@ -38,6 +45,8 @@ EPOCH = datetime(2005, 1, 1, tzinfo=timezone.utc)
 PROGRESS_EVERY = 5.0
 #: State key of an unfinished backfill: the date it has read up to, in UTC.
 BACKFILL = "backfill_reached"
+#: State key of a backfill read by pages: the pages of its window emitted.
+BACKFILL_PAGES = "backfill_pages"
 #: The date field of incremental windows.
 UPDATED_AT = "updated_at"
 
@@ -139,13 +148,6 @@ class Reader:
         """The stream's records for one context."""
         raise NotImplementedError
 
-    def early_token(self, context: Context | None) -> t.Any:
-        """The token of the read's first request, if it may be sent before the read (early.py).
-
-        None: it may not. An answer sent early is used only if it holds the whole list.
-        """
-        del context
-
 
 class FullTable(Reader):
     """Every page, in page order: page 1, then the next ones several at once."""
@@ -153,48 +155,44 @@ class FullTable(Reader):
     @override
     def read(self, context: Context | None) -> Iterator[dict]:
         """Page 1; if it is full, the pages after it until a short one."""
-        first = self.page(context, 1)
-        yield from first
-        if len(first) >= self.host.page_size:
-            for records in self.later_pages(context):
-                yield from records
-
-    @override
-    def early_token(self, context: Context | None) -> t.Any:
-        """Page 1: a list it holds whole is a snapshot, however early it is read."""
-        del context
-        return 1
+        host = self.host
+        for records in in_page_order(partial(self.page, context), host.page_size, host.workers):
+            yield from records
 
     def page(self, context: Context | None, number: int) -> list[dict]:
         """The records of one page (the page number is ignored on an unpaged list)."""
         return self.host.send(context, number, self.host.page_records)
 
-    def later_pages(self, context: Context | None) -> Iterator[list[dict]]:
-        """Pages 2 and on, up to `workers` in flight, yielded in order until a short one.
 
-        Rows shift between the requests of a page-numbered list however they are
-        timed; concurrent pages are answered closer together than serial ones.
-        The pages past the end that are already asked for when the short page
-        comes are read for nothing: at most `workers - 1` of them.
-        """
-        numbers = itertools.count(2)
-        workers = self.host.workers
-        with ThreadPoolExecutor(workers, thread_name_prefix="pages") as executor:
-            pending = deque(
-                executor.submit(self.page, context, next(numbers)) for _ in range(workers)
-            )
-            try:
-                while True:
-                    records = pending.popleft().result()
-                    full = len(records) >= self.host.page_size
-                    if full:
-                        pending.append(executor.submit(self.page, context, next(numbers)))
-                    yield records
-                    if not full:
-                        return
-            finally:
-                for future in pending:
-                    future.cancel()
+def in_page_order(
+    page: Callable[[int], list[dict]], page_size: int, workers: int, first: int = 1
+) -> Iterator[list[dict]]:
+    """Page `first`; if it is full, the next ones, `workers` in flight, in order until a short one.
+
+    Rows shift between the requests of a page-numbered list however they are
+    timed; concurrent pages are answered closer together than serial ones.
+    The pages past the end that are already asked for when the short page
+    comes are read for nothing: at most `workers - 1` of them.
+    """
+    records = page(first)
+    yield records
+    if len(records) < page_size:
+        return
+    numbers = itertools.count(first + 1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="pages") as executor:
+        pending = deque(executor.submit(page, next(numbers)) for _ in range(workers))
+        try:
+            while True:
+                records = pending.popleft().result()
+                full = len(records) >= page_size
+                if full:
+                    pending.append(executor.submit(page, next(numbers)))
+                yield records
+                if not full:
+                    return
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 class Ids(Reader):
@@ -248,11 +246,6 @@ class Ids(Reader):
     def first(self, last: int | None) -> IdCursor:
         """The read's first request: the newest id where ids are read in ranges, else page 1."""
         return IdCursor(self.since(last), newest=self.host.spec.id_ranges)
-
-    @override
-    def early_token(self, context: Context | None) -> t.Any:
-        """The first request: ids never change, so its answer holds however early it comes."""
-        return self.first(self.start(context))
 
 
 class IdsInAnyOrder(Ids):
@@ -321,7 +314,8 @@ class UpdatedAt(Reader):
         span = self.backfill_span(context)
         if backfill is not None and span is not None:
             reached, until = span
-            yield from self.windows(context, backfill.date_field, reached, until)
+            read = self.pages if backfill.read == "pages" else self.windows
+            yield from read(context, backfill.date_field, reached, until)
             host.remember(context, BACKFILL, None)
             if until >= end:
                 return
@@ -346,6 +340,32 @@ class UpdatedAt(Reader):
             bookmark = utc_iso(host.sync_started_at)
             host.commit(context, bookmark)
         return parse_timestamp(reached), parse_timestamp(bookmark)
+
+    def pages(
+        self, context: Context | None, field: str, start: datetime, end: datetime
+    ) -> Iterator[dict]:
+        """One window of an immutable date, by page numbers, in an order no change alters.
+
+        No row enters or leaves the window, none moves within it: its pages
+        cannot shift, are read several at once, and a run killed midway resumes
+        after the last page it emitted (`backfill_pages`).
+        """
+        host = self.host
+        window = Window(to_utc_second(start), to_utc_second(end))
+
+        def page(number: int) -> list[dict]:
+            request = PageRequest(window, number, date_field=field)
+            return host.send(context, request, host.page_records)
+
+        done: int = host.get_context_state(context).get(BACKFILL_PAGES, 0)
+        pages = in_page_order(page, host.page_size, host.workers, first=done + 1)
+        count = 0
+        for number, records in enumerate(pages, done + 1):
+            yield from records
+            count += len(records)
+            host.remember(context, BACKFILL_PAGES, number)
+        host.remember(context, BACKFILL_PAGES, None)
+        host.logger.info("%s: %d records by %s, in page order", host.name, count, field)
 
     def windows(
         self, context: Context | None, field: str, start: datetime, end: datetime
