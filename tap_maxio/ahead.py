@@ -17,9 +17,9 @@ requests.
 Records are passed on at the read's safe points, where it would write STATE (a
 window, a page of ids) or log. There a read waits while it and the reads whose
 turn comes before its own hold `BUDGET` records in all, or, once its turn came,
-while it holds `WHOLE`. A list with no safe point (page-numbered, read in one
-go so that its rows have no time to shift between pages) is held whole; one
-longer than `WHOLE` is dropped, and its stream reads it in its turn.
+while it holds `BUDGET` itself. A list with no safe point (page-numbered, read
+in one go so that its rows have no time to shift between pages) is held whole;
+one longer than `WHOLE` is dropped, and its stream reads it in its turn.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 #: Reads ahead of their turn at once.
-AT_ONCE = 3
-#: Records the reads not yet taken hold in all, before a read waits at a safe point.
-BUDGET = 5_000
-#: The records a read holds before it waits at a safe point (its turn came), and
-#: the longest list without safe points held whole.
+AT_ONCE = 2
+#: Records the reads not yet taken hold in all, or one taken holds, before it
+#: waits at a safe point.
+BUDGET = 2_000
+#: The longest list without safe points held whole.
 WHOLE = 5_000
 _END = object()
 
@@ -126,7 +126,7 @@ class Read:
     def _may_go_on(self) -> bool:
         if self._stopped:
             return True
-        return self.held < self.whole if self.taken else self.pool.room(self)
+        return self.held < self.pool.budget if self.taken else self.pool.room(self)
 
     def _pass_on(self, last: object = None) -> None:
         batch, self._batch = self._batch, []
@@ -244,10 +244,13 @@ class Ahead:
 class ReadsAhead:
     """The reads noted as the sync starts, begun in the order of their turns, a few at once."""
 
-    def __init__(self, budget: int = BUDGET, at_once: int = AT_ONCE) -> None:
-        """Let the reads not taken hold `budget` records in all, `at_once` of them reading."""
+    def __init__(self, budget: int = BUDGET, at_once: int = AT_ONCE, whole: int = WHOLE) -> None:
+        """Let the reads not taken hold `budget` records in all, `at_once` of them reading.
+
+        A list without safe points of over `whole` records is read in its turn.
+        """
         self._pool = _Pool(budget)
-        self.at_once = at_once
+        self.at_once, self.whole = at_once, whole
         self._waiting: dict[Hashable, Callable[[Read], Generator[dict, None, None]]] = {}
         self._reads: dict[Hashable, Read] = {}
         self._running: set[Read] = set()
@@ -278,7 +281,7 @@ class ReadsAhead:
         """Begin reads, in turn order, while fewer than `at_once` read (the lock held)."""
         while self._waiting and len(self._running) < self.at_once:
             key = next(iter(self._waiting))
-            read = self._reads[key] = Read(self._pool)
+            read = self._reads[key] = Read(self._pool, self.whole)
             self._pool.reads.append(read)
             self._running.add(read)
             generator = self._waiting.pop(key)(read)

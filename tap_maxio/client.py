@@ -486,20 +486,7 @@ class MaxioStream(RESTStream[t.Any]):
             yield from self.read_once
             return
         self.site.ask_ahead()
-        if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
-            self.read_whole = False
-            if self.spec.invoicing == "legacy":
-                self.logger.info("%s: skipped, this site does not use legacy invoicing", self.name)
-            else:
-                self.logger.warning(
-                    "%s: skipped, this site uses legacy invoicing and the stream needs "
-                    "Relationship Invoicing",
-                    self.name,
-                )
-            return
-        if self.feature_off or any(
-            context and context.get(k) not in v for k, v in self.spec.only_when.items()
-        ):
+        if not self.site_has(context):
             return
         if self.versioned:
             self._stream_version = self.version  # the version RECORD messages carry
@@ -521,6 +508,22 @@ class MaxioStream(RESTStream[t.Any]):
                 raise
             self.read_whole = False
             self.logger.warning("%s: skipped, %s", self.name, exc)
+
+    def site_has(self, context: Context | None) -> bool:
+        """Whether the site has what the stream reads for `context` (said when it lacks it)."""
+        if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
+            self.read_whole = False
+            if self.spec.invoicing == "legacy":
+                self.logger.info("%s: skipped, this site does not use legacy invoicing", self.name)
+            else:
+                self.logger.warning(
+                    "%s: skipped, this site uses legacy invoicing and the stream needs "
+                    "Relationship Invoicing",
+                    self.name,
+                )
+            return False
+        only = self.spec.only_when.items()
+        return not (self.feature_off or any(context and context.get(k) not in v for k, v in only))
 
     def read(self, host: Host, context: Context | None) -> Generator[dict, None, None]:
         """One context's records, then its tombstones (if declared), read for `host`."""
