@@ -49,7 +49,7 @@ class IdRanges:
     """Read ids upward in ranges, up to `workers` at once, yielding pages in id order."""
 
     def __init__(
-        self, fetch: Fetch, *, page_size: int, workers: int, pages_per_range: int = 4
+        self, fetch: Fetch, *, page_size: int, workers: int, pages_per_range: int = 8
     ) -> None:
         """Ranges of about `pages_per_range` pages, each page fetched by `fetch`."""
         self.fetch = fetch
