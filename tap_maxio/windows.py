@@ -157,6 +157,8 @@ class _Run:
         #: Records passed on that the caller has not taken yet.
         self.waiting = 0
         self.stopped = False
+        #: The tail was shared among idle workers: once a read, so its cost is known.
+        self.shared = False
         self._changed = threading.Condition()
         self._news = False
 
@@ -323,7 +325,7 @@ class WindowReader:
         # the caller has taken every window handed over: else a slow caller, or a
         # head slow to answer, would let the whole range be read ahead.
         buffered = run.waiting + sum(len(s.records) for s in slots if s.records is not None)
-        index, shared = 0, False
+        index = 0
         while index < len(slots) and running < self.workers:
             slot = slots[index]
             index += 1
@@ -338,9 +340,10 @@ class WindowReader:
                 cut = slot.window.start + timedelta(seconds=max(1, round(span)))
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
-            elif self.density and index == len(slots) and not shared:
-                shared = True  # its last piece is not shared again among the rest
-                for offset, piece in enumerate(self._share(slot, self.workers - running)):
+            elif self.density and index == len(slots) and not run.shared:
+                pieces = self._share(slot, self.workers - running)
+                run.shared = bool(pieces)
+                for offset, piece in enumerate(pieces):
                     slots.insert(index + offset, _Slot(piece))
             slot.future = executor.submit(self._read_window, slot.window)
             slot.future.add_done_callback(run.wake)
@@ -354,7 +357,7 @@ class WindowReader:
         a first page from the sparse past would otherwise keep a long history on
         one worker. Each piece ends on a short page, one request more than its
         whole pages: at most three pieces, and one more per ten pages expected,
-        keep that within two requests and a tenth.
+        shared once a read, keep that within two requests and a tenth.
         """
         assert self.density is not None
         pages = self.density * slot.window.seconds / self.page_size

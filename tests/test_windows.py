@@ -112,6 +112,19 @@ def test_idle_workers_cost_two_requests_and_a_tenth_at_most(count):
     assert reader.requests <= 1.1 * pages + 2
 
 
+@pytest.mark.parametrize("count", [2000, 3000, 5000])
+def test_a_history_crowded_towards_the_present_is_shared_once(count):
+    # Sharing the tail again after each keyset restart cost a short page each time.
+    fake = FakeList(0)
+    rng = random.Random(2)
+    fake.rows = {
+        i: T0 + timedelta(seconds=int(30 * 86400 * rng.random() ** 0.2)) for i in range(count)
+    }
+    emitted, reader = read_all(fake, keyset=True, workers=4, page_size=200)
+    assert len(emitted) == count
+    assert reader.requests <= 1.1 * -(-count // 200) + 2
+
+
 def test_sparse_history_costs_few_requests():
     fake = FakeList(0)
     fake.rows = {1: T0 + timedelta(days=29), 2: T0 + timedelta(days=29, seconds=5)}
