@@ -85,7 +85,8 @@ class Read:
         self._lock = pool.lock
         #: Records were passed on, or the read was dropped.
         self._passed_on = threading.Condition(pool.lock)
-        self._batches: deque[list[t.Any]] = deque()
+        #: Batches passed on, each with its count of records.
+        self._batches: deque[tuple[list[t.Any], int]] = deque()
         self._batch: list[t.Any] = []
         self.held = 0  # records passed on and not taken
         self.taken = self._passed = self._stopped = self._dropped = False
@@ -134,7 +135,7 @@ class Read:
             batch.append(last)
         records = sum(isinstance(item, dict) for item in batch)
         with self._lock:
-            self._batches.append(batch)
+            self._batches.append((batch, records))
             self.held += records
             self._passed = True
             self._passed_on.notify()
@@ -157,7 +158,7 @@ class Read:
                     self._passed_on.wait_for(lambda: self._batches or self._dropped)
                     if not self._batches:
                         break
-                    batch, tries, self._tries = self._batches.popleft(), self._tries, 0
+                    (batch, records), tries, self._tries = self._batches.popleft(), self._tries, 0
                 count(tries)
                 for item in batch:
                     if isinstance(item, dict):
@@ -169,7 +170,7 @@ class Read:
                     else:
                         item()
                 with self._lock:
-                    self.held -= sum(isinstance(item, dict) for item in batch)
+                    self.held -= records
                     self.pool.room_made.notify_all()
         finally:
             self.stop()

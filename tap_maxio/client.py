@@ -509,9 +509,14 @@ class MaxioStream(RESTStream[t.Any]):
             self.read_whole = False
             self.logger.warning("%s: skipped, %s", self.name, exc)
 
+    @property
+    def invoicing_skips(self) -> bool:
+        """Whether the site's invoicing model lacks what the stream reads."""
+        return bool(self.spec.invoicing) and self.site.invoicing != self.spec.invoicing
+
     def site_has(self, context: Context | None) -> bool:
         """Whether the site has what the stream reads for `context` (said when it lacks it)."""
-        if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
+        if self.invoicing_skips:
             self.read_whole = False
             if self.spec.invoicing == "legacy":
                 self.logger.info("%s: skipped, this site does not use legacy invoicing", self.name)
@@ -596,21 +601,11 @@ class MaxioStream(RESTStream[t.Any]):
         """
         if not (self.selected or self.has_selected_descendents) or self.feature_off:
             return {}
-        if "read_once" in self.__dict__:
-            return {}
-        if self.parent_stream_type is not None:
-            return {}
-        if self.spec.invoicing and self.site.invoicing != self.spec.invoicing:
+        if "read_once" in self.__dict__ or self.parent_stream_type or self.invoicing_skips:
             return {}
         reads: dict[Hashable, t.Callable[[Read], Generator[dict, None, None]]] = {}
         for context in self.partitions or (None,):
-            self.state_manager.write_starting_replication_value(
-                context=context,
-                replication_method=self.replication_method,
-                replication_key=self.replication_key,
-                config=dict(self.config),
-                compare_start_date_fn=self.compare_start_date,
-            )
+            self._write_starting_replication_value(context)  # pinned in test_sdk_private.py
             state, bookmark = dict(self.get_context_state(context)), self.bookmark(context)
             key = (self.name, _frozen(context))
             reads[key] = functools.partial(self.read_ahead, context, state, bookmark)
