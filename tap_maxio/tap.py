@@ -29,6 +29,9 @@ if t.TYPE_CHECKING:
 
     from tap_maxio.client import MaxioStream
 
+#: A decimal number written as text.
+DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
+
 
 class TapMaxio(Tap):
     """Singer tap for Maxio Advanced Billing (formerly Chargify)."""
@@ -117,7 +120,9 @@ class TapMaxio(Tap):
         ),
         th.Property(
             "retry_backoff",
-            th.NumberType(minimum=0),
+            # Also as text: Meltano cannot pass a decimal set in the environment as a
+            # number (its `kind: decimal` crashes writing the config), so it is a string.
+            th.CustomType({"type": ["number", "string"], "minimum": 0, "pattern": DECIMAL}),
             default=1.0,
             description="Seconds before the first retry; each next wait doubles.",
         ),
