@@ -141,24 +141,25 @@ class Trial:
                 rows = dagster_event.step_materialization_data.materialization.metadata["rows"]
                 results[name] = SiteResult(ok=True, rows=int(t.cast("t.Any", rows).value))
             elif dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                error = dagster_event.step_failure_data.error
                 # Past its retries a step fails with "Exceeded max_retries": the cause says why.
-                while error is not None and error.cause is not None:
-                    error = error.cause
-                message = EXCEPTION_CLASS.sub("", error.message.strip()) if error else ""
-                results[name] = SiteResult(ok=False, error=message)
+                error = cause(dagster_event.step_failure_data.error)
+                results[name] = SiteResult(ok=False, error=error)
         return results
 
-    def retried(self) -> set[str]:
-        """The sites that Dagster retried in the latest run."""
+    def retried(self) -> dict[str, str]:
+        """The sites that Dagster retried in the latest run, each with its first failure."""
         by_step = {site.ident: site.name for site in self.site_list.sites}
-        return {
-            by_step[event.step_key]
-            for event in self.events
-            if event.dagster_event is not None
-            and event.dagster_event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
-            and event.step_key in by_step
-        }
+        retried: dict[str, str] = {}
+        for event in self.events:
+            dagster_event = event.dagster_event
+            if (
+                dagster_event is not None
+                and dagster_event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+                and event.step_key in by_step
+            ):
+                error = getattr(dagster_event.event_specific_data, "error", None)
+                retried.setdefault(by_step[event.step_key], cause(error) or event.message)
+        return retried
 
     def most_at_once(self) -> int:
         """The most sites that ran at one time in the latest run, from its step events."""
@@ -207,6 +208,13 @@ class Trial:
         for table, *_ in self.versions(site):
             counts[table] = counts.get(table, 0) + 1
         return counts
+
+
+def cause(error: t.Any) -> str:
+    """The message of a Dagster error's innermost cause, without its exception class."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return EXCEPTION_CLASS.sub("", error.message.strip()) if error is not None else ""
 
 
 def tables(db: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:

@@ -69,7 +69,11 @@ def test_a_failing_site_fails_alone_and_every_site_resumes_from_its_own_state(tm
         assert not first["flaky"].ok
         assert "subscriptions: HTTP 503" in first["flaky"].error, first["flaky"]
         # A 5xx is retried by Dagster too; a refused key is not: no retry can mend it.
-        assert trial.retried() == {"flaky"}
+        # (A healthy site may be retried too: Meltano once failed one on a loaded
+        # machine with a BrokenPipeError between the tap and the target.)
+        retried = trial.retried()
+        assert "subscriptions: HTTP 503" in retried["flaky"], retried
+        assert "wrong" not in retried, retried
         run_log = "\n".join(event.message for event in trial.events)
         assert not [key for key in keys.values() if key in run_log]  # Dagster's own log
         for name in ("east", "west"):
