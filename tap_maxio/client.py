@@ -102,10 +102,13 @@ def _call(attempt: t.Callable[[], _T]) -> _T:
 class _LazyPage:
     """A window's page held as bytes until its records are emitted."""
 
-    def __init__(self, stream: MaxioStream, content: bytes, stamps: list[str | None]) -> None:
+    def __init__(
+        self, stream: MaxioStream, content: bytes, stamps: list[str | None], total: int | None
+    ) -> None:
         self.stream = stream
         self.content = content
         self._stamps = stamps
+        self.total = total
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -632,7 +635,8 @@ class MaxioStream(RESTStream[t.Any]):
         items = summary if spec.records_key is None else getattr(summary, spec.records_key) or []
         if spec.wrapper is not None:
             items = [getattr(item, spec.wrapper) for item in items]
-        return _LazyPage(self, response.content, [getattr(item, field) for item in items])
+        total = getattr(summary, spec.count_key) if spec.count_key else None
+        return _LazyPage(self, response.content, [getattr(item, field) for item in items], total)
 
     @cached_property
     def summary_type(self) -> t.Any:
@@ -645,9 +649,10 @@ class MaxioStream(RESTStream[t.Any]):
             item = msgspec.defstruct(f"{self.name}_wrapped", [(self.spec.wrapper, item)])
         if self.spec.records_key is None:
             return list[item]
-        return msgspec.defstruct(
-            f"{self.name}_envelope", [(self.spec.records_key, list[item] | None)]
-        )
+        envelope: list[t.Any] = [(self.spec.records_key, list[item] | None)]
+        if self.spec.count_key is not None:
+            envelope.append((self.spec.count_key, int | None, None))
+        return msgspec.defstruct(f"{self.name}_envelope", envelope)
 
     # State: the stream owns it; its reader says when and what to commit.
 

@@ -74,6 +74,7 @@ class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     tombstones: dict[str, t.Literal["customer_id", "subscription_id"]] = {}
     deleted_field: str | None = None
     backfill: Backfill | None = None
+    count_key: str | None = None
 
     @property
     def replication_key(self) -> str | None:
@@ -137,6 +138,9 @@ def parse(name: str, table: dict[str, t.Any], names: t.Container[str]) -> Stream
     ):
         message = f'streams.toml [{name}]: backfill needs replication = "updated_at"'
         raise DeclarationError(message + ' (or "window" with read = "pages")')
+    if spec.count_key is not None and spec.records_key is None:
+        message = f"streams.toml [{name}]: count_key needs records_key (the count is beside it)"
+        raise DeclarationError(message)
     if spec.tombstones and len(spec.primary_keys) != 1:
         message = f"streams.toml [{name}]: tombstones need a primary key of one field"
         raise DeclarationError(message)

@@ -382,6 +382,7 @@ class UpdatedAt(Reader):
             timestamp=partial(self.timestamp, field=field),
             workers=host.workers,
             date_field=field,
+            counted=host.spec.count_key is not None,
         )
         progress = _Progress(host, field, reader)
         host.logger.info(

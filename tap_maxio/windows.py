@@ -9,6 +9,11 @@ no request ever asks for page 2 of a set that can shrink under it:
 * a window that fits in one page is read with one request, an atomic snapshot;
 * on an endpoint that sorts by the date, a full page is followed by a
   keyset restart from the last second it reached (duplicates dropped);
+* on an endpoint that counts every page's rows of the request (a total),
+  a window of past rows is read by page numbers, several at once, and kept
+  only if every page reports one count: rows can leave a past window (they
+  change) but never enter it, so one count means one unchanged set. The
+  sync's starting second, which rows can still enter, is read on its own;
 * elsewhere a full window is split in two and each half read again;
 * a single second holding more than a page is paged through in passes until
   two passes agree, because rows can only leave a past second, never enter it.
@@ -82,6 +87,9 @@ class Page(t.Protocol):
     read-ahead.
     """
 
+    #: The rows of the whole request, all pages, where the endpoint counts them.
+    total: int | None
+
     def __len__(self) -> int:
         """The number of records."""
         ...
@@ -97,6 +105,8 @@ class Page(t.Protocol):
 
 class ListPage:
     """A page whose records are already parsed."""
+
+    total: int | None = None
 
     def __init__(self, records: list[dict], timestamp: Callable[[dict], datetime | None]) -> None:
         """Hold the records, dated by `timestamp`."""
@@ -126,8 +136,8 @@ class _Result:
     rest_from: datetime | None = None
     #: Seconds the records were read from, for the density estimate (None: skip).
     span: float | None = None
-    #: The window overflowed a page and must be read again in halves.
-    split: bool = False
+    #: The window must be read again in these pieces (True: in halves).
+    split: bool | list[Window] = False
     #: Records the window is taken to hold, when not all were read.
     count: int = -1
 
@@ -249,20 +259,29 @@ class WindowReader:
         workers: int = 1,
         pages_per_window: int = 8,
         date_field: str = "updated_at",
+        counted: bool = False,
     ) -> None:
-        """Set how pages are fetched, and how records are keyed and dated."""
+        """Set how pages are fetched, and how records are keyed and dated.
+
+        `counted`: each page reports the rows of the whole request (`Page.total`).
+        """
         self.fetch = fetch
         self.date_field = date_field
         self.page_size = page_size
         self.keyset = keyset
+        self.counted = counted and not keyset
         self.key = key
         self.timestamp = timestamp
         self.workers = max(1, workers)
         # How many records a window should hold: several pages where a keyset
-        # restart reads on, under one page where an overflow costs a re-read.
-        self.target = page_size * pages_per_window if keyset else page_size // 2
+        # restart or page numbers read on, under one page where an overflow
+        # costs a re-read.
+        many = keyset or self.counted
+        self.target = page_size * pages_per_window if many else page_size // 2
         self.max_buffered = 6 * self.workers * page_size
         self.density: float | None = None  # records per second
+        #: The end of the range being read: the second rows can still enter.
+        self._end = datetime.min.replace(tzinfo=timezone.utc)
         self.requests = 0
         #: Records emitted without a timestamp.
         self.unstamped = 0
@@ -276,6 +295,7 @@ class WindowReader:
         while the caller emits the records it has already been given.
         """
         run = _Run(Window(to_utc_second(start), to_utc_second(end)))
+        self._end = run.slots[0].window.end
         coordinator = threading.Thread(
             target=self._coordinate, args=(run,), name="windows", daemon=True
         )
@@ -380,16 +400,14 @@ class WindowReader:
             self.density = sample if self.density is None else (self.density + sample) / 2
         if result.split:
             del slots[index]
-            halves = (
-                window.pieces(2)
-                if window.seconds >= 2
-                else [
-                    Window(window.start, window.start),
-                    Window(window.end, window.end),
-                ]
-            )
-            for offset, half in enumerate(halves):
-                slots.insert(index + offset, _Slot(half))
+            if isinstance(result.split, list):
+                pieces = result.split
+            elif window.seconds >= 2:
+                pieces = window.pieces(2)
+            else:
+                pieces = [Window(window.start, window.start), Window(window.end, window.end)]
+            for offset, piece in enumerate(pieces):
+                slots.insert(index + offset, _Slot(piece))
             return
         slot.records = result.records
         if result.rest_from is not None:
@@ -405,10 +423,7 @@ class WindowReader:
             return _Result(records, span=window.seconds)
         stamps = [to_utc_second(stamp) for stamp in records.stamps() if stamp is not None]
         if not self.keyset or not stamps:
-            # At least a page in the window (and, undated, no second to restart
-            # from): guess twice that, to split sooner.
-            empty = ListPage([], self.timestamp)
-            return _Result(empty, span=window.seconds, split=True, count=2 * self.page_size)
+            return self._overflow(window, records)
         reached = max(stamps)
         if reached > window.start:
             # The rest restarts at the second reached: its other rows come again.
@@ -418,6 +433,46 @@ class WindowReader:
         if reached >= window.end:
             return _Result(crowded)
         return _Result(crowded, rest_from=reached + SECOND)
+
+    def _overflow(self, window: Window, first: Page) -> _Result:
+        """A full window that cannot restart: by page numbers if counted, else in halves.
+
+        A counted window of past rows is read in passes until one saw a single count.
+        The rows that left during a pass are kept: the next run reads them again
+        where they went. Too many to hold, or changing through every pass, the
+        window is split in two instead. A window up to the range's end is first
+        split so that its last second, which rows can still enter, and the one
+        before it are read whole, and no fraction of a second falls between.
+        """
+        empty = ListPage([], self.timestamp)
+        if not self.counted or first.total is None:
+            # At least a page in the window (and, undated, no second to restart
+            # from): guess twice that, to split sooner.
+            return _Result(empty, span=window.seconds, split=True, count=2 * self.page_size)
+        if window.end >= self._end:
+            last = window.end - SECOND
+            pieces = [
+                Window(window.start, last),
+                Window(last, last),
+                Window(window.end, window.end),
+            ]
+            split = pieces if window.seconds >= 2 else True
+            return _Result(empty, span=window.seconds, split=split, count=first.total or 0)
+        found: dict[Hashable, dict] = {}
+        for _ in range(MAX_PASSES):
+            total = first.total or 0
+            if total > 2 * self.target:
+                break
+            numbers = range(2, -(-total // self.page_size) + 1)
+            requests = [PageRequest(window, n, date_field=self.date_field) for n in numbers]
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="window-pages") as pages:
+                rest = list(pages.map(self._fetch, requests))
+            for page in (first, *rest):
+                found.update((self.key(r), r) for r in page.records())
+            if all(page.total == total for page in rest):
+                return _Result(ListPage(list(found.values()), self.timestamp), span=window.seconds)
+            first = self._fetch(PageRequest(window, date_field=self.date_field))
+        return _Result(empty, span=window.seconds, split=True, count=first.total or 0)
 
     def _read_second(self, window: Window) -> Page:
         """Read one second, paging in passes until two passes see the same rows.

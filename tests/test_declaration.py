@@ -38,6 +38,7 @@ def test_every_shipped_stream_is_declared():
         ({"paged": "no"}, "`$.paged`; allowed type: bool"),
         ({"parent": "nowhere"}, "parent 'nowhere' is not a stream"),
         ({"wrapper": None}, "give wrapper, records_key or both"),
+        ({"count_key": "total_count"}, "count_key needs records_key"),
         ({"backfill": {"date_field": "created_at"}}, "`$.backfill`; allowed keys: date_field,"),
         (
             {"backfill": {"date_field": "updated_at", "sort_param": {"direction": "asc"}}},

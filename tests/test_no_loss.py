@@ -21,8 +21,8 @@ from tap_maxio.retries import Throttle
 if t.TYPE_CHECKING:
     from tap_maxio.tap import TapMaxio
 
-STREAMS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}
-BIG = {"subscriptions": 1500, "customers": 600, "invoices": 900}
+STREAMS = {"subscriptions": "id", "customers": "id", "invoices": "uid", "customer_metadata": "id"}
+BIG = {"subscriptions": 1500, "customers": 600, "invoices": 900, "customer_metadata": 900}
 
 
 def all_keys(site: Sandbox, stream: str) -> set:

@@ -6,11 +6,12 @@ import itertools
 import random
 import threading
 import time
+import typing as t
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_maxio.windows import PageRequest, Window, WindowReader
+from tap_maxio.windows import SECOND, ListPage, PageRequest, Window, WindowReader
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = T0 + timedelta(days=30)
@@ -49,16 +50,63 @@ class FakeList:
             return [{"id": k, "ts": ts} for ts, k in rows[first : first + page_size]]
 
 
+class CountedPage(ListPage):
+    """A page that also counts the rows of all the request's pages (total_count)."""
+
+    def __init__(self, records: list[dict], total: int) -> None:
+        super().__init__(records, lambda r: r["ts"])
+        self.total = total
+
+
+class CountedList(FakeList):
+    """A list that counts its rows and orders them by date (undocumented), never by key.
+
+    Every few requests it updates a few rows: to `moved_to`, inside the range
+    (its last second) or past it.
+    """
+
+    def __init__(self, count: int, *, mutate_every: int, moved_to: datetime) -> None:
+        super().__init__(count, mutate_every=0)
+        self.every, self.moved_to = mutate_every, moved_to
+
+    def fetch_counted(self, request: PageRequest, *, page_size: int) -> CountedPage:
+        with self.lock:
+            self.requests += 1
+            if self.every and self.requests % self.every == 0:
+                for key in self.rng.sample(sorted(self.rows), 3):
+                    self.rows[key] = self.moved_to
+                    self.changed.add(key)
+            window = request.window
+            last = window.end + SECOND if window.seconds == 0 else window.end
+            rows = sorted((ts, k) for k, ts in self.rows.items() if window.start <= ts <= last)
+            first = (request.page - 1) * page_size
+            page = [{"id": k, "ts": ts} for ts, k in rows[first : first + page_size]]
+            return CountedPage(page, len(rows))
+
+
 def read_all(
-    fake: FakeList, *, keyset: bool, workers: int = 1, page_size: int = 20, start=T0, end=END
+    fake: FakeList,
+    *,
+    keyset: bool,
+    workers: int = 1,
+    page_size: int = 20,
+    start=T0,
+    end=END,
+    counted: bool = False,
 ):
+    def fetch(request: PageRequest) -> list[dict] | CountedPage:
+        if counted:
+            return t.cast("CountedList", fake).fetch_counted(request, page_size=page_size)
+        return fake.fetch(request, page_size=page_size, keyset=keyset)
+
     reader = WindowReader(
-        lambda request: fake.fetch(request, page_size=page_size, keyset=keyset),
+        fetch,
         page_size=page_size,
         keyset=keyset,
         key=lambda r: r["id"],
         timestamp=lambda r: r["ts"],
         workers=workers,
+        counted=counted,
     )
     emitted = [r for _, records in reader.read(start, end) for r in records]
     return emitted, reader
@@ -123,6 +171,24 @@ def test_a_history_crowded_towards_the_present_is_shared_once(count):
     emitted, reader = read_all(fake, keyset=True, workers=4, page_size=200)
     assert len(emitted) == count
     assert reader.requests <= 1.1 * -(-count // 200) + 2
+
+
+def test_a_counted_list_is_read_by_page_numbers_close_to_one_request_per_page():
+    fake = CountedList(1500, mutate_every=0, moved_to=NOW)
+    emitted, reader = read_all(fake, keyset=False, workers=4, page_size=100, counted=True)
+    assert sorted(r["id"] for r in emitted) == list(range(1500))
+    # One request of the whole range, its pages, and the last two seconds whole.
+    assert reader.requests <= 1.1 * 1500 / 100 + 3
+
+
+@pytest.mark.parametrize("moved_to", [NOW, END], ids=["past the range", "into its last second"])
+def test_a_counted_list_loses_nothing_while_rows_move(moved_to):
+    # The list orders by date: a row that moves shifts the pages after it.
+    fake = CountedList(600, mutate_every=3, moved_to=moved_to)
+    emitted, _ = read_all(fake, keyset=False, workers=4, page_size=50, counted=True)
+    assert fake.changed, "the data did not change during the read"
+    # A moved row is read again by the next run, from the range's end on.
+    assert fake.at_start - fake.changed - {r["id"] for r in emitted} == set()
 
 
 def test_sparse_history_costs_few_requests():
