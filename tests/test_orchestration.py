@@ -77,7 +77,8 @@ def test_a_failing_site_fails_alone_and_every_site_resumes_from_its_own_state(tm
         run_log = "\n".join(event.message for event in trial.events)
         assert not [key for key in keys.values() if key in run_log]  # Dagster's own log
         for name in ("east", "west"):
-            assert first[name].rows == sum(COUNTS.values())
+            if name not in retried:  # a retry resumes from what the failed try saved
+                assert first[name].rows == sum(COUNTS.values())
             assert trial.counts(name) == COUNTS
         states = sorted(p.name for p in (tmp_path / "project" / "state").iterdir())
         assert states == [
