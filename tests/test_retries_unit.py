@@ -300,8 +300,9 @@ def test_the_sdk_hooks_decide_the_retries(sleeps):
     assert sleeps == [5]
 
 
-def test_throttle_never_lets_more_than_its_limit_in_flight():
-    throttle = Throttle(2)
+@pytest.mark.parametrize("limit", [1, 2])
+def test_throttle_never_lets_more_than_its_limit_in_flight(limit):
+    throttle = Throttle(limit)
     entered, release = threading.Semaphore(0), threading.Event()
 
     def request():
@@ -312,13 +313,13 @@ def test_throttle_never_lets_more_than_its_limit_in_flight():
     threads = [threading.Thread(target=request) for _ in range(4)]
     for thread in threads:
         thread.start()
-    for _ in range(2):
+    for _ in range(limit):
         assert entered.acquire(timeout=2)
     assert not entered.acquire(timeout=0.2), "one request too many went in"
     release.set()
     for thread in threads:
         thread.join(timeout=2)
-    assert (throttle.in_flight, throttle.peak_in_flight) == (0, 2)
+    assert (throttle.in_flight, throttle.peak_in_flight) == (0, limit)
 
 
 class Clock:
