@@ -4,7 +4,7 @@ The date is `updated_at`, or an immutable one (`created_at`) for a backfill:
 rows never leave a window of their creation time, but the rules are the same.
 Maxio lists page by number, so a row that changes during a sync shifts every
 later row up one place and the first row of the next page is never read. Here
-no request ever asks for page 2 of a set that can shrink under it:
+no request asks for page 2 of a set that can shrink under it unseen:
 
 * a window that fits in one page is read with one request, an atomic snapshot;
 * on an endpoint that sorts by the date, a full page is followed by a
@@ -13,7 +13,8 @@ no request ever asks for page 2 of a set that can shrink under it:
   a window of past rows is read by page numbers, several at once, and kept
   only if every page reports one count: rows can leave a past window (they
   change) but never enter it, so one count means one unchanged set. The
-  sync's starting second, which rows can still enter, is read on its own;
+  sync's starting second, which rows can still enter, and the one before it
+  are read on their own;
 * elsewhere a full window is split in two and each half read again;
 * a single second holding more than a page is paged through in passes until
   two passes agree, because rows can only leave a past second, never enter it.
