@@ -35,7 +35,7 @@ import threading
 import typing as t
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 if t.TYPE_CHECKING:
@@ -64,6 +64,12 @@ class Window:
         step = self.seconds / count
         cuts = [self.start + timedelta(seconds=round(step * i)) for i in range(count)]
         return [Window(a, b) for a, b in zip(cuts, [*cuts[1:], self.end], strict=False)]
+
+    def halves(self) -> list[Window]:
+        """Two windows to read instead of this one: its halves, or its two seconds."""
+        if self.seconds >= 2:
+            return self.pieces(2)
+        return [Window(self.start, self.start), Window(self.end, self.end)]
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,8 @@ class _Result:
     rest_from: datetime | None = None
     #: Seconds the records were read from, for the density estimate (None: skip).
     span: float | None = None
-    #: The window must be read again in these pieces (True: in halves).
-    split: bool | list[Window] = False
+    #: The window must be read again in these pieces instead.
+    split: list[Window] = field(default_factory=list)
     #: Records the window is taken to hold, when not all were read.
     count: int = -1
 
@@ -295,8 +301,8 @@ class WindowReader:
         at once: were that left to the caller, every keyset restart would wait
         while the caller emits the records it has already been given.
         """
-        run = _Run(Window(to_utc_second(start), to_utc_second(end)))
-        self._end = run.slots[0].window.end
+        self._end = to_utc_second(end)
+        run = _Run(Window(to_utc_second(start), self._end))
         coordinator = threading.Thread(
             target=self._coordinate, args=(run,), name="windows", daemon=True
         )
@@ -401,13 +407,7 @@ class WindowReader:
             self.density = sample if self.density is None else (self.density + sample) / 2
         if result.split:
             del slots[index]
-            if isinstance(result.split, list):
-                pieces = result.split
-            elif window.seconds >= 2:
-                pieces = window.pieces(2)
-            else:
-                pieces = [Window(window.start, window.start), Window(window.end, window.end)]
-            for offset, piece in enumerate(pieces):
+            for offset, piece in enumerate(result.split):
                 slots.insert(index + offset, _Slot(piece))
             return
         slot.records = result.records
@@ -449,15 +449,13 @@ class WindowReader:
         if not self.counted or first.total is None:
             # At least a page in the window (and, undated, no second to restart
             # from): guess twice that, to split sooner.
-            return _Result(empty, span=window.seconds, split=True, count=2 * self.page_size)
+            return _Result(
+                empty, span=window.seconds, split=window.halves(), count=2 * self.page_size
+            )
         if window.end >= self._end:
             last = window.end - SECOND
-            pieces = [
-                Window(window.start, last),
-                Window(last, last),
-                Window(window.end, window.end),
-            ]
-            split = pieces if window.seconds >= 2 else True
+            pieces = [Window(window.start, last), *Window(last, window.end).halves()]
+            split = pieces if window.seconds >= 2 else window.halves()
             return _Result(empty, span=window.seconds, split=split, count=first.total or 0)
         found: dict[Hashable, dict] = {}
         for _ in range(MAX_PASSES):
@@ -473,7 +471,7 @@ class WindowReader:
             if all(page.total == total for page in rest):
                 return _Result(ListPage(list(found.values()), self.timestamp), span=window.seconds)
             first = self._fetch(PageRequest(window, date_field=self.date_field))
-        return _Result(empty, span=window.seconds, split=True, count=first.total or 0)
+        return _Result(empty, span=window.seconds, split=window.halves(), count=first.total or 0)
 
     def _read_second(self, window: Window) -> Page:
         """Read one second, paging in passes until two passes see the same rows.
