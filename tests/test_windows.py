@@ -6,48 +6,16 @@ import itertools
 import random
 import threading
 import time
-import typing as t
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
-from tap_maxio.windows import SECOND, ListPage, PageRequest, Window, WindowReader
+from tap_maxio.windows import ListPage, PageRequest, Window, WindowReader
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = T0 + timedelta(days=30)
 NOW = END + timedelta(hours=1)
-
-
-class FakeList:
-    """An in-memory list endpoint that changes every few requests."""
-
-    def __init__(self, count: int, *, crowded: int = 0, mutate_every: int = 0, seed: int = 1):
-        self.rng = random.Random(seed)
-        self.rows = {
-            i: T0 + timedelta(seconds=self.rng.randrange(30 * 86400)) for i in range(count)
-        }
-        crowd_at = T0 + timedelta(days=10)
-        for i in range(count, count + crowded):
-            self.rows[i] = crowd_at
-        self.at_start = set(self.rows)
-        self.changed: set[int] = set()
-        self.mutate_every = mutate_every
-        self.requests = 0
-        self.lock = threading.Lock()
-
-    def fetch(self, request: PageRequest, *, page_size: int, keyset: bool) -> list[dict]:
-        with self.lock:
-            self.requests += 1
-            if self.mutate_every and self.requests % self.mutate_every == 0:
-                for key in self.rng.sample(sorted(self.rows), 3):
-                    self.rows[key] = NOW  # updated during the sync: past the fixed bound
-                    self.changed.add(key)
-                self.rows[max(self.rows) + 1] = NOW
-            window = request.window
-            rows = [(ts, k) for k, ts in self.rows.items() if window.start <= ts <= window.end]
-            rows.sort(key=(lambda r: r) if keyset and not request.tie_order else (lambda r: r[1]))
-            first = (request.page - 1) * page_size
-            return [{"id": k, "ts": ts} for ts, k in rows[first : first + page_size]]
 
 
 class CountedPage(ListPage):
@@ -58,30 +26,54 @@ class CountedPage(ListPage):
         self.total = total
 
 
-class CountedList(FakeList):
-    """A list that counts its rows and orders them by date (undocumented), never by key.
+class FakeList:
+    """An in-memory list endpoint that changes every few requests.
 
-    Every few requests it updates a few rows: to `moved_to`, inside the range
-    (its last second) or past it.
+    Each change updates 3 rows to `moved_to` (past the sync's fixed bound, or
+    into the range's last second) and creates one.
     """
 
-    def __init__(self, count: int, *, mutate_every: int, moved_to: datetime) -> None:
-        super().__init__(count, mutate_every=0)
-        self.every, self.moved_to = mutate_every, moved_to
+    def __init__(
+        self,
+        count: int,
+        *,
+        crowded: int = 0,
+        mutate_every: int = 0,
+        seed: int = 1,
+        moved_to: datetime = NOW,
+    ):
+        self.rng = random.Random(seed)
+        self.rows = {
+            i: T0 + timedelta(seconds=self.rng.randrange(30 * 86400)) for i in range(count)
+        }
+        crowd_at = T0 + timedelta(days=10)
+        for i in range(count, count + crowded):
+            self.rows[i] = crowd_at
+        self.at_start = set(self.rows)
+        self.changed: set[int] = set()
+        self.mutate_every = mutate_every
+        self.moved_to = moved_to
+        self.requests = 0
+        self.lock = threading.Lock()
 
-    def fetch_counted(self, request: PageRequest, *, page_size: int) -> CountedPage:
+    def fetch(
+        self, request: PageRequest, *, page_size: int, keyset: bool, counted: bool = False
+    ) -> list[dict] | CountedPage:
+        """A page; `counted`: ordered by date (undocumented), every page's rows counted."""
         with self.lock:
             self.requests += 1
-            if self.every and self.requests % self.every == 0:
+            if self.mutate_every and self.requests % self.mutate_every == 0:
                 for key in self.rng.sample(sorted(self.rows), 3):
                     self.rows[key] = self.moved_to
                     self.changed.add(key)
+                self.rows[max(self.rows) + 1] = NOW
             window = request.window
-            last = window.end + SECOND if window.seconds == 0 else window.end
-            rows = sorted((ts, k) for k, ts in self.rows.items() if window.start <= ts <= last)
+            rows = [(ts, k) for k, ts in self.rows.items() if window.start <= ts <= window.end]
+            by_date = counted or (keyset and not request.tie_order)
+            rows.sort(key=(lambda r: r) if by_date else (lambda r: r[1]))
             first = (request.page - 1) * page_size
             page = [{"id": k, "ts": ts} for ts, k in rows[first : first + page_size]]
-            return CountedPage(page, len(rows))
+            return CountedPage(page, len(rows)) if counted else page
 
 
 def read_all(
@@ -94,13 +86,8 @@ def read_all(
     end=END,
     counted: bool = False,
 ):
-    def fetch(request: PageRequest) -> list[dict] | CountedPage:
-        if counted:
-            return t.cast("CountedList", fake).fetch_counted(request, page_size=page_size)
-        return fake.fetch(request, page_size=page_size, keyset=keyset)
-
     reader = WindowReader(
-        fetch,
+        partial(fake.fetch, page_size=page_size, keyset=keyset, counted=counted),
         page_size=page_size,
         keyset=keyset,
         key=lambda r: r["id"],
@@ -174,7 +161,7 @@ def test_a_history_crowded_towards_the_present_is_shared_once(count):
 
 
 def test_a_counted_list_is_read_by_page_numbers_close_to_one_request_per_page():
-    fake = CountedList(1500, mutate_every=0, moved_to=NOW)
+    fake = FakeList(1500)
     emitted, reader = read_all(fake, keyset=False, workers=4, page_size=100, counted=True)
     assert sorted(r["id"] for r in emitted) == list(range(1500))
     # One request of the whole range, its pages, and the last two seconds whole.
@@ -184,7 +171,7 @@ def test_a_counted_list_is_read_by_page_numbers_close_to_one_request_per_page():
 @pytest.mark.parametrize("moved_to", [NOW, END], ids=["past the range", "into its last second"])
 def test_a_counted_list_loses_nothing_while_rows_move(moved_to):
     # The list orders by date: a row that moves shifts the pages after it.
-    fake = CountedList(600, mutate_every=3, moved_to=moved_to)
+    fake = FakeList(600, mutate_every=3, moved_to=moved_to)
     emitted, _ = read_all(fake, keyset=False, workers=4, page_size=50, counted=True)
     assert fake.changed, "the data did not change during the read"
     # A moved row is read again by the next run, from the range's end on.
