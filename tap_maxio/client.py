@@ -21,7 +21,6 @@ from singer_sdk.streams.rest import PageContext
 from typing_extensions import override
 
 from tap_maxio.ahead import Ahead
-from tap_maxio.auth import authenticator
 from tap_maxio.deletes import DELETED_AT, EVENTS_PATH, EventsRequest, Tombstones
 from tap_maxio.readers import BACKFILL, IdCursor
 from tap_maxio.retries import QUIET_BACKOFF, RETRY_STATUSES, giving_up, throttled, waits
@@ -201,10 +200,12 @@ class MaxioStream(RESTStream[t.Any]):
 
         The SDK calls this once each top-level stream's sync has returned, and it
         recurses into selected children; a stream that failed never gets here.
+        Its last records go out now, even where no new STATE follows them.
         """
         super().finalize_state_progress_markers(state)
         if state is None and self.selected and self.versioned and self.read_whole:
             self._write_activate_version_message(self.version)
+        self.site.flush()
 
     @cached_property
     def version(self) -> int:
@@ -218,12 +219,30 @@ class MaxioStream(RESTStream[t.Any]):
         return self.spec.partitions
 
     @override
+    def generate_child_contexts(
+        self, record: dict, context: Context | None
+    ) -> Generator[dict, None, None]:
+        """A context for the children, when one is read (not for each record of every parent)."""
+        if self._reads_children:
+            yield self.get_child_context(record, context)
+
+    @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Only the parent ids (and kind) the children need: small contexts."""
+        return {key: record.get(field) for key, field in self._child_context_fields.items()}
+
+    @cached_property
+    def _reads_children(self) -> bool:
+        """Whether this run reads a child (known once the catalog is applied)."""
+        return self.has_selected_descendents
+
+    @cached_property
+    def _child_context_fields(self) -> dict[str, str]:
+        """The context keys of the children, and their fields in a record."""
         fields: dict[str, str] = {}
         for child in self.child_streams:
             fields.update(t.cast("MaxioStream", child).spec.context)
-        return {key: record.get(field) for key, field in fields.items()}
+        return fields
 
     @property
     @override
@@ -231,11 +250,17 @@ class MaxioStream(RESTStream[t.Any]):
         """Every read goes to the production host of the site's environment."""
         return self.site.connection.read_url
 
-    @cached_property
+    @property
     @override
     def authenticator(self) -> BasicAuthenticator:
-        """HTTP Basic with the API key."""
-        return authenticator(self.config["api_key"])
+        """HTTP Basic with the API key: the site's one authenticator."""
+        return self.site.authenticator
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        """The site's one session, so that every stream reuses its connections."""
+        return self.site.session
 
     @property
     @override
@@ -243,14 +268,11 @@ class MaxioStream(RESTStream[t.Any]):
         """Ask for JSON, and name the connection in the User-Agent."""
         return {"Accept": "application/json", "User-Agent": self.user_agent}
 
-    @cached_property
+    @property
     @override
     def user_agent(self) -> str:
-        """The configured User-Agent, or the tap's name and connection's name."""
-        if self.config.get("user_agent"):
-            return str(self.config["user_agent"])
-        name = self.config.get("name")
-        return f"tap-maxio/{self.site.plugin_version}" + (f" ({name})" if name else "")
+        """The site's User-Agent."""
+        return self.site.user_agent
 
     @property
     @override
@@ -507,7 +529,8 @@ class MaxioStream(RESTStream[t.Any]):
             status = exc.status if isinstance(exc, MaxioAPIError) else None
             self.feature_off = self.spec.feature and status in FEATURE_OFF_STATUSES
             if status not in SKIPPED_STATUSES and not self.feature_off:
-                self.site.reads_ahead.stop()  # the run ends
+                self.site.reads_ahead.stop()  # the run ends: what was emitted goes out
+                self.site.flush()
                 raise
             self.read_whole = False
             self.logger.warning("%s: skipped, %s", self.name, exc)

@@ -8,16 +8,18 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cached_property
 
+import requests
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from typing_extensions import override
 
 from tap_maxio.ahead import ReadsAhead
-from tap_maxio.auth import install_redaction
+from tap_maxio.auth import authenticator, install_redaction
 from tap_maxio.declaration import DeclarationError
 from tap_maxio.memory import collect_cycles_rarely, fix_mmap_threshold
+from tap_maxio.output import Output
 from tap_maxio.retries import Throttle
 from tap_maxio.streams import stream_types
 from tap_maxio.urls import Connection, SettingError, resolve
@@ -26,6 +28,7 @@ if t.TYPE_CHECKING:
     import logging
 
     import click
+    from singer_sdk.authenticators import BasicAuthenticator
 
     from tap_maxio.client import MaxioStream
 
@@ -38,7 +41,7 @@ class TapMaxio(Tap):
 
     name = "tap-maxio"
     package_name = "tap-maxio"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = Output
     #: Whether this process runs the tap's CLI (see cli_process).
     in_cli: t.ClassVar[bool] = False
 
@@ -157,6 +160,11 @@ class TapMaxio(Tap):
                     self.connection.read_url,
                 )
 
+    def flush(self) -> None:
+        """Write the records held for output (output.py)."""
+        if isinstance(self.message_writer, Output):
+            self.message_writer.flush()
+
     @cached_property
     def connection(self) -> Connection:
         """The site's resolved URLs."""
@@ -169,6 +177,30 @@ class TapMaxio(Tap):
     def throttle(self) -> Throttle:
         """The site-wide cap on requests in flight, shared by every stream."""
         return Throttle(self.max_concurrent_requests)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The one session of the site's requests: its connections serve every stream."""
+        session = requests.Session()
+        if self.max_concurrent_requests > DEFAULT_POOLSIZE:
+            # The default adapters keep 10: each request beyond would open a connection.
+            adapter = HTTPAdapter(pool_maxsize=self.max_concurrent_requests)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        return session
+
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator:
+        """HTTP Basic with the API key."""
+        return authenticator(str(self.config["api_key"]))
+
+    @cached_property
+    def user_agent(self) -> str:
+        """The configured User-Agent, or the tap's name and version and the connection's name."""
+        if self.config.get("user_agent"):
+            return str(self.config["user_agent"])
+        name = self.config.get("name")
+        return f"tap-maxio/{self.plugin_version}" + (f" ({name})" if name else "")
 
     @cached_property
     def max_concurrent_requests(self) -> int:

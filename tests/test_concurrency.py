@@ -290,3 +290,12 @@ def test_small_streams_have_their_answer_before_their_turn(caplog):
             first.setdefault((message.get("stream"), message["type"]), index)
         for stream in run.records:
             assert first[stream, "SCHEMA"] < first[stream, "RECORD"]
+
+
+def test_every_stream_shares_the_sites_connections():
+    # Each connection to Maxio costs a TLS handshake: a stream of its own each
+    # (one session per stream) opened over 20 for this site.
+    with Sandbox(sandbox_config(latency=0.01, max_in_flight=4)) as site:
+        run = run_tap(tap_config(site))
+        assert len(run.records) > 20
+        assert site.connections <= 4

@@ -121,6 +121,8 @@ class Sandbox:
         self._in_flight = 0
         self.peak_in_flight = 0
         """The most requests the site has had in flight at once."""
+        self.connections = 0
+        """The connections the site has accepted (each a TLS handshake on Maxio's hosts)."""
         self._list_requests = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -528,6 +530,10 @@ class Sandbox:
         with self._state_lock:
             self.requests.append(entry)
 
+    def _connected(self) -> None:
+        with self._state_lock:
+            self.connections += 1
+
 
 class _Reply:
     """Writes one response (or a reset) and logs the request with its status."""
@@ -617,6 +623,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a client's session expects
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     sandbox: Sandbox
+
+    def setup(self) -> None:
+        super().setup()
+        self.sandbox._connected()
 
     def do_GET(self) -> None:
         self.sandbox._handle(self)
