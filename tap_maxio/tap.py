@@ -183,7 +183,8 @@ class TapMaxio(Tap):
         """The one session of the site's requests: its connections serve every stream."""
         session = requests.Session()
         if self.max_concurrent_requests > DEFAULT_POOLSIZE:
-            # The default adapters keep 10: each request beyond would open a connection.
+            # The default adapters keep 10: beyond, each connection returned is
+            # dropped (with a warning) and another opened.
             adapter = HTTPAdapter(pool_maxsize=self.max_concurrent_requests)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
