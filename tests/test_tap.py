@@ -79,7 +79,7 @@ def test_records_go_out_in_blocks_and_every_other_message_at_once(shared_sandbox
 
 
 def test_records_read_before_a_fatal_error_are_printed(tmp_path):
-    # No STATE follows them, yet they were emitted: the run's end writes them.
+    # No STATE follows them, yet they were emitted: the tap writes them as it fails.
     counts = {**sandbox_config().counts, "payment_profiles": 100}
     with Sandbox(sandbox_config(counts=counts)) as site:
         pages: list[int] = []
