@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+import typing as t
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder, serialize_jsonl
 from singer_sdk.singerlib import Message, RecordMessage, StateMessage
 from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from datetime import datetime
 
 #: Bytes of RECORD messages held before they are written.
 BLOCK = 1 << 16
@@ -39,6 +43,19 @@ class Output(MsgSpecWriter):
         """Hold a RECORD; write the held ones with any other message, or once a block is full."""
         self._held += self.format_message(message)
         if len(self._held) >= BLOCK or not isinstance(message, RecordMessage):
+            self.flush()
+
+    def write_record(
+        self, stream: str, record: dict, version: int | None, time_extracted: datetime
+    ) -> None:
+        """Hold a RECORD message, as the SDK's RecordMessage would serialise, without one."""
+        message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            message["version"] = version
+        message["time_extracted"] = time_extracted
+        encoder.encode_into(message, self._held, -1)
+        self._held += b"\n"
+        if len(self._held) >= BLOCK:
             self.flush()
 
     def flush(self) -> None:

@@ -13,9 +13,9 @@ import tap_maxio
 
 #: Each private method of the SDK's Stream the tap overrides or calls, with its parameters.
 PINNED = {
-    "_generate_record_messages": ["record"],
     "_increment_stream_state": ["latest_record", "context"],
     "_write_activate_version_message": ["full_table_version"],
+    "_write_record_message": ["record"],
     "_write_schema_message": [],
     "_write_starting_replication_value": ["context"],
     "_write_state_message": [],
@@ -35,6 +35,8 @@ def test_each_pinned_method_keeps_its_parameters(name):
 
 
 def test_records_carry_the_version_the_tap_sets():
-    # The tap sets _stream_version before a full-table read; the SDK puts it on each RECORD.
+    # The tap sets _stream_version before a full-table read; the SDK puts it on each
+    # RECORD it writes (where the catalog deselects a property, see _write_record_message).
     assert "self._stream_version" in inspect.getsource(Stream.__init__)
     assert "self._stream_version" in inspect.getsource(Stream._generate_record_messages)
+    assert "_generate_record_messages" in inspect.getsource(Stream._write_record_message)

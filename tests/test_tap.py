@@ -10,6 +10,8 @@ import re
 import time
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import datetime, timezone
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,8 +26,11 @@ from conftest import (
     tap_config,
     wait_for_the_next_second,
 )
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib import RecordMessage
 
 from maxio_sandbox import Sandbox
+from tap_maxio.output import Output
 from tap_maxio.tap import TapMaxio
 
 PRIMARY_KEYS = {"subscriptions": "id", "customers": "id", "invoices": "uid"}
@@ -76,6 +81,20 @@ def test_records_go_out_in_blocks_and_every_other_message_at_once(shared_sandbox
     for chunk in chunks:
         assert all(m["type"] == "RECORD" for m in chunk[:-1])
     assert chunks[-1][-1]["type"] == "STATE"
+
+
+@pytest.mark.parametrize("version", [None, 1765000000000])
+def test_a_record_is_written_as_the_sdks_record_message_serialises(version):
+    # The tap writes RECORD lines without a RecordMessage per record: the same bytes.
+    record = {"id": 1, "amount": Decimal("1.10"), "nested": {"a": [1, None]}, "s": "é"}
+    when = datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=timezone.utc)
+    message = RecordMessage(stream="s", record=record, version=version, time_extracted=when)
+    out = _Writes()
+    with redirect_stdout(out):
+        output = Output()
+        output.write_record("s", record, version, when)
+        output.flush()
+    assert out.chunks == [bytes(MsgSpecWriter().format_message(message))]
 
 
 def test_records_read_before_a_fatal_error_are_printed(tmp_path):
