@@ -174,8 +174,9 @@ class _Run:
         #: Records passed on that the caller has not taken yet.
         self.waiting = 0
         self.stopped = False
-        #: Requests the tail's pieces cost beyond its pages (each ends on a short page).
-        self.shared = 0
+        #: Windows carved or shared off beyond the first: each ends on a short page,
+        #: one request more than its whole pages.
+        self.extra = 0
         self._changed = threading.Condition()
         self._news = False
 
@@ -369,6 +370,7 @@ class WindowReader:
                 cut = slot.window.start + timedelta(seconds=max(1, round(span)))
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
+                run.extra += 1
             elif self.density and index == len(slots):
                 pieces = self._share(run, slot, self.workers - running)
                 for offset, piece in enumerate(pieces):
@@ -384,15 +386,15 @@ class WindowReader:
         it is expected to hold a page or more, at the density of the last page
         read: rows crowd towards the present, and a tail cut by an older estimate
         would leave its last piece to one worker. Each piece ends on a short page,
-        one request more than its whole pages: pieces cost two requests and one
-        per ten pages read or expected, at most, in a read.
+        one request more than its whole pages: pieces and carved windows cost two
+        requests and one per ten pages read or expected, at most, in a read.
         """
         pages = self.recent * slot.window.seconds / self.page_size
-        spare = 2 + int((self.requests + pages) / 10) - run.shared
+        spare = 2 + int((self.requests + pages) / 10) - run.extra
         shares = min(idle, spare + 1)
         if shares < 2 or pages < 1:
             return []
-        run.shared += shares - 1
+        run.extra += shares - 1
         first, *rest = slot.window.pieces(shares)
         slot.window = first
         return rest
