@@ -223,10 +223,13 @@ class Ids(Reader):
         """Each page's new records, in id order; STATE after each.
 
         Where the list takes `max_id`, the ids up to the newest one at the start
-        are read in ranges, several at once (see idranges.py).
+        are read in ranges, several at once (see idranges.py); a still list costs
+        that one request.
         """
         host = self.host
         newest = self.newest(context, last) if host.spec.id_ranges else None
+        if host.spec.id_ranges and newest is None:
+            return  # no id after the last one: an id added from now on is read next run
         ranges = IdRanges(
             lambda after, high: host.send(
                 context, IdCursor(self.since(after), high), host.page_records
