@@ -52,6 +52,7 @@ class StreamSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     records_key: str | None = None
     scalar: str | None = None
     paged: bool = True
+    newest_first: bool = False
     page_size: int | None = None
     params: dict[str, str | list[str]] = {}
     sort_param: dict[str, str] = {}

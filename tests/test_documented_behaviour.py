@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 
 import pytest
@@ -207,6 +208,29 @@ def test_no_allocation_or_usage_lost_while_the_component_grows():
             assert now <= set(read) | again
         # Shifted pages repeat usages; each is emitted once all the same.
         assert max(Counter(r["id"] for r in first.records["usages"]).values()) == 1
+
+
+def test_no_allocation_lost_when_a_later_page_is_answered_first():
+    # Allocations come newest first: each one added shifts the later pages down.
+    # Page 2 answered last, after pages 3 and 4 were, would skip the rows between.
+    with Sandbox(sandbox_config()) as site:
+        path = site.crowd("allocations", 180)
+        at_start = {site.key("allocations", r) for r in site.records("allocations")}
+        requests: list[int] = []
+
+        def grow() -> None:
+            requests.append(1)
+            if len(requests) == 2:
+                time.sleep(0.3)
+            site.crowd("allocations", 1, path=path)
+
+        site.before_each(path, grow)
+        config = tap_config(site)
+        run = run_tap(
+            config, catalog=only(select_all(config), "subscription_components", "allocations")
+        )
+        read = {site.key("allocations", r) for r in run.records["allocations"]}
+        assert at_start <= read
 
 
 def test_every_request_is_counted_in_the_sdk_metrics(sandbox, caplog):
