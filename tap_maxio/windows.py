@@ -174,9 +174,8 @@ class _Run:
         #: Records passed on that the caller has not taken yet.
         self.waiting = 0
         self.stopped = False
-        #: Windows carved or shared off beyond the first: each ends on a short page,
-        #: one request more than its whole pages.
-        self.extra = 0
+        #: The tail was shared among idle workers: once a read, so its cost is known.
+        self.shared = False
         self._changed = threading.Condition()
         self._news = False
 
@@ -288,8 +287,6 @@ class WindowReader:
         self.target = page_size * pages_per_window if many else page_size // 2
         self.max_buffered = 6 * self.workers * page_size
         self.density: float | None = None  # records per second
-        #: The density of the last page read: rows crowd towards the present.
-        self.recent = 0.0
         #: The end of the range being read: the second rows can still enter.
         self._end = datetime.min.replace(tzinfo=timezone.utc)
         self.requests = 0
@@ -370,31 +367,30 @@ class WindowReader:
                 cut = slot.window.start + timedelta(seconds=max(1, round(span)))
                 slots.insert(index, _Slot(Window(cut, slot.window.end)))
                 slot.window = Window(slot.window.start, cut)
-                run.extra += 1
-            elif self.density and index == len(slots):
-                pieces = self._share(run, slot, self.workers - running)
+            elif self.density and index == len(slots) and not run.shared:
+                pieces = self._share(slot, self.workers - running)
+                run.shared = bool(pieces)
                 for offset, piece in enumerate(pieces):
                     slots.insert(index + offset, _Slot(piece))
             slot.future = executor.submit(self._read_window, slot.window)
             slot.future.add_done_callback(run.wake)
             running += 1
 
-    def _share(self, run: _Run, slot: _Slot, idle: int) -> list[Window]:
+    def _share(self, slot: _Slot, idle: int) -> list[Window]:
         """Cut the last unread window for idle workers; return the pieces after the first.
 
         A keyset read of it would go one request at a time, so it is shared when
-        it is expected to hold a page or more, at the density of the last page
-        read: rows crowd towards the present, and a tail cut by an older estimate
-        would leave its last piece to one worker. Each piece ends on a short page,
-        one request more than its whole pages: pieces and carved windows cost two
-        requests and one per ten pages read or expected, at most, in a read.
+        it is expected to hold a page or more. Rows crowd towards the present, and
+        a first page from the sparse past would otherwise keep a long history on
+        one worker. Each piece ends on a short page, one request more than its
+        whole pages: at most three pieces, and one more per ten pages expected,
+        shared once a read, keep that within two requests and a tenth.
         """
-        pages = self.recent * slot.window.seconds / self.page_size
-        spare = 2 + int((self.requests + pages) / 10) - run.extra
-        shares = min(idle, spare + 1)
+        assert self.density is not None
+        pages = self.density * slot.window.seconds / self.page_size
+        shares = min(idle, 3 + int(pages / 10))
         if shares < 2 or pages < 1:
             return []
-        run.extra += shares - 1
         first, *rest = slot.window.pieces(shares)
         slot.window = first
         return rest
@@ -407,7 +403,7 @@ class WindowReader:
         window = slot.window
         index = slots.index(slot)
         if result.span is not None:
-            sample = self.recent = result.count / max(result.span, 1.0)
+            sample = result.count / max(result.span, 1.0)
             self.density = sample if self.density is None else (self.density + sample) / 2
         if result.split:
             del slots[index]

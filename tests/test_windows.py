@@ -148,9 +148,8 @@ def test_idle_workers_cost_two_requests_and_a_tenth_at_most(count):
 
 
 @pytest.mark.parametrize("count", [2000, 3000, 5000])
-def test_sharing_a_history_crowded_towards_the_present_costs_little(count):
-    # Each piece of a shared tail ends on a short page: sharing it again after
-    # every keyset restart cost one each time.
+def test_a_history_crowded_towards_the_present_is_shared_once(count):
+    # Sharing the tail again after each keyset restart cost a short page each time.
     fake = FakeList(0)
     rng = random.Random(2)
     fake.rows = {
@@ -236,15 +235,13 @@ def test_a_failed_request_ends_the_read_in_the_callers_thread():
         list(reader.read(T0, END))
 
 
-@pytest.mark.parametrize(("count", "page_size"), [(2000, 100), (5000, 200)])
-def test_the_rest_of_a_range_is_shared_among_idle_workers(count, page_size):
+def test_the_rest_of_a_range_is_shared_among_idle_workers():
     """Rows crowd towards the present: the first page underestimates the density,
-    yet the requests after it go out together, not one keyset restart at a time,
-    up to the last ones: the tail is shared again at the density of its last page."""
+    yet the requests after it go out together, not one keyset restart at a time."""
     fake = FakeList(0)
     rng = random.Random(3)
     fake.rows = {
-        i: T0 + timedelta(seconds=int(30 * 86400 * rng.random() ** 0.2)) for i in range(count)
+        i: T0 + timedelta(seconds=int(30 * 86400 * rng.random() ** 0.2)) for i in range(2000)
     }
     in_flight, overlapping, lock = [0], [], threading.Lock()
 
@@ -254,18 +251,15 @@ def test_the_rest_of_a_range_is_shared_among_idle_workers(count, page_size):
             overlapping.append(in_flight[0])
         time.sleep(0.02)
         try:
-            return fake.fetch(request, page_size=page_size, keyset=True)
+            return fake.fetch(request, page_size=100, keyset=True)
         finally:
             with lock:
                 in_flight[0] -= 1
 
     reader = WindowReader(
-        fetch, page_size=page_size, keyset=True, key=lambda r: r["id"],
-        timestamp=lambda r: r["ts"], workers=4,
+        fetch, page_size=100, keyset=True, key=lambda r: r["id"], timestamp=lambda r: r["ts"],
+        workers=4,
     )  # fmt: skip
     emitted = [r["id"] for _, records in reader.read(T0, END) for r in records]
-    assert sorted(emitted) == list(range(count))
+    assert sorted(emitted) == list(range(2000))
     assert max(overlapping[1:4]) >= 3, overlapping[:8]
-    # A tail read by one keyset restart after another would show 1s here.
-    assert sum(overlapping[-6:]) >= 12, overlapping
-    assert reader.requests <= 1.1 * count / page_size + 2
