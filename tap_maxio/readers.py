@@ -7,10 +7,11 @@ bookmark. It never imports the stream class; the stream owns state.
 
 from __future__ import annotations
 
+import itertools
 import time
 import typing as t
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -46,8 +47,6 @@ PROGRESS_EVERY = 5.0
 BACKFILL = "backfill_reached"
 #: State key of a backfill read by pages: the pages of its window emitted.
 BACKFILL_PAGES = "backfill_pages"
-#: State key of a full-table list: the page its last read ended on.
-PAGES = "last_page"
 #: The date field of incremental windows.
 UPDATED_AT = "updated_at"
 
@@ -155,22 +154,14 @@ class FullTable(Reader):
 
     @override
     def read(self, context: Context | None) -> Iterator[dict]:
-        """Page 1; if it is full, the pages after it until a short one.
-
-        A top-level paged list keeps the page it ended on (`PAGES`): the next
-        run asks for no page past it until it comes back full.
-        """
+        """Page 1; if it is full, the pages after it until a short one."""
         host = self.host
-        kept = host.spec.paged and host.spec.parent is None
-        end = host.get_context_state(context).get(PAGES) if kept else None
+        # A row added during the read shifts the later pages of a newest-first
+        # list down: read one after the other, it comes twice; a later page
+        # answered first could let one be skipped.
         workers = 1 if host.spec.newest_first else host.workers
-        pages = in_page_order(partial(self.page, context), host.page_size, workers, end=end)
-        read = 0
-        for records in pages:
+        for records in in_page_order(partial(self.page, context), host.page_size, workers):
             yield from records
-            read += 1
-        if kept and read != end:
-            host.remember(context, PAGES, read)
 
     def page(self, context: Context | None, number: int) -> list[dict]:
         """The records of one page (the page number is ignored on an unpaged list)."""
@@ -178,39 +169,33 @@ class FullTable(Reader):
 
 
 def in_page_order(
-    page: Callable[[int], list[dict]],
-    page_size: int,
-    workers: int,
-    first: int = 1,
-    end: int | None = None,
+    page: Callable[[int], list[dict]], page_size: int, workers: int, first: int = 1
 ) -> Iterator[list[dict]]:
     """Page `first`; if it is full, the next ones, `workers` in flight, in order until a short one.
 
     Rows shift between the requests of a page-numbered list however they are
     timed; concurrent pages are answered closer together than serial ones.
     The pages past the end that are already asked for when the short page
-    comes are read for nothing: at most `workers - 1` of them, and none past
-    `end`, the page the list is expected to end on, unless that one is full.
+    comes are read for nothing: at most `workers - 1` of them.
     """
-    records, number, asked, limit = page(first), first, first, end
+    records = page(first)
+    yield records
+    if len(records) < page_size:
+        return
+    numbers = itertools.count(first + 1)
     with ThreadPoolExecutor(workers, thread_name_prefix="pages") as executor:
-        pending: deque[tuple[int, Future[list[dict]]]] = deque()
+        pending = deque(executor.submit(page, next(numbers)) for _ in range(workers))
         try:
             while True:
+                records = pending.popleft().result()
                 full = len(records) >= page_size
-                if full and limit is not None and number >= limit:
-                    limit = None  # the list grew past where it ended
-                # The next pages are asked for before this one is emitted.
-                while full and len(pending) < workers and (limit is None or asked < limit):
-                    asked += 1
-                    pending.append((asked, executor.submit(page, asked)))
+                if full:
+                    pending.append(executor.submit(page, next(numbers)))
                 yield records
                 if not full:
                     return
-                number, future = pending.popleft()
-                records = future.result()
         finally:
-            for _, future in pending:
+            for future in pending:
                 future.cancel()
 
 

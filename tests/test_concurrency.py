@@ -187,29 +187,6 @@ def test_full_table_pages_are_read_at_once_and_emitted_in_order(fault):
         assert minimum <= len(ok) <= minimum + 3
 
 
-def test_a_full_table_read_again_asks_for_no_page_past_where_it_ended():
-    # Each page asked for past the short one costs a request: the next run
-    # knows the page the list ended on, and goes past it only when it is full.
-    with Sandbox(sandbox_config(counts={"payment_profiles": PROFILES}, latency=0.02)) as site:
-        config = tap_config(site)
-        catalog = select_only(config, {"payment_profiles"})
-        first = run_tap(config, catalog=catalog)
-        pages = PROFILES // config["page_size"] + 1
-        site.clear_log()
-        again = run_tap(config, state=first.state, catalog=catalog)
-        assert len(again.records["payment_profiles"]) == PROFILES
-        assert len(site.requests) == pages
-        site.mutate(updates=0, creates=2 * config["page_size"], collection="payment_profiles")
-        site.clear_log()
-        grown = run_tap(config, state=again.state, catalog=catalog)
-        served = [r["id"] for r in site.records("payment_profiles")]
-        assert [r["id"] for r in grown.records["payment_profiles"]] == served
-        assert pages + 2 <= len(site.requests) <= pages + 2 + 3
-        site.clear_log()
-        run_tap(config, state=grown.state, catalog=catalog)
-        assert len(site.requests) == pages + 2
-
-
 def test_one_request_in_flight_reads_the_minimum():
     with Sandbox(sandbox_config(counts={"payment_profiles": 300, "events": 500})) as site:
         config = tap_config(site, max_concurrent_requests=1)
