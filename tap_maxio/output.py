@@ -40,19 +40,26 @@ class Output(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        """Hold a RECORD; write the held ones with any other message, or once a block is full."""
+        """Hold a RECORD; write the held ones with any other message at once."""
+        if isinstance(message, RecordMessage):
+            record, version = message.record, message.version
+            self.write_record(message.stream, record, version, message.time_extracted)
+            return
         self._held += self.format_message(message)
-        if len(self._held) >= BLOCK or not isinstance(message, RecordMessage):
-            self.flush()
+        self.flush()
 
     def write_record(
-        self, stream: str, record: dict, version: int | None, time_extracted: datetime
+        self, stream: str, record: dict, version: int | None, time_extracted: datetime | None
     ) -> None:
-        """Hold a RECORD message, as the SDK's RecordMessage would serialise, without one."""
+        """Hold a RECORD message, as the SDK's RecordMessage would serialise, without one.
+
+        The held ones are written once they fill a block.
+        """
         message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
         if version is not None:
             message["version"] = version
-        message["time_extracted"] = time_extracted
+        if time_extracted is not None:
+            message["time_extracted"] = time_extracted
         encoder.encode_into(message, self._held, -1)
         self._held += b"\n"
         if len(self._held) >= BLOCK:

@@ -231,9 +231,11 @@ class Ids(Reader):
         that one request.
         """
         host = self.host
-        newest = self.newest(context, last) if host.spec.id_ranges else None
-        if host.spec.id_ranges and newest is None:
-            return  # no id after the last one: an id added from now on is read next run
+        newest = None
+        if host.spec.id_ranges:
+            newest = self.newest(context, last)
+            if newest is None:
+                return  # no id after the last one: an id added from now on is read next run
         ranges = IdRanges(
             lambda after, high: host.send(
                 context, IdCursor(self.since(after), high), host.page_records

@@ -84,10 +84,12 @@ def test_records_go_out_in_blocks_and_every_other_message_at_once(shared_sandbox
 
 
 @pytest.mark.parametrize("version", [None, 1765000000000])
-def test_a_record_is_written_as_the_sdks_record_message_serialises(version):
+@pytest.mark.parametrize(
+    "when", [None, datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=timezone.utc)]
+)
+def test_a_record_is_written_as_the_sdks_record_message_serialises(version, when):
     # The tap writes RECORD lines without a RecordMessage per record: the same bytes.
     record = {"id": 1, "amount": Decimal("1.10"), "nested": {"a": [1, None]}, "s": "é"}
-    when = datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=timezone.utc)
     message = RecordMessage(stream="s", record=record, version=version, time_extracted=when)
     out = _Writes()
     with redirect_stdout(out):
